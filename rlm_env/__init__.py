@@ -26,6 +26,9 @@ __all__ = list(_EXPORTS)
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'rlm_env' has no attribute {name!r}")
+    from rlm_env.compat import check_verifiers
+
+    check_verifiers()  # one line naming the supported range, not an AttributeError in a rollout
     value = getattr(importlib.import_module(_EXPORTS[name]), name)
     globals()[name] = value  # later lookups skip this function
     return value

@@ -17,11 +17,12 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rlm_env.evaluate import MODES, CLIError, RunPlan, env_config, open_endpoint, parse_json_object, run_mode
+from rlm_env.compat import UnsupportedVerifiersError
 from rlm_env.local_model import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModelError
-from rlm_env.report import ABLATION_CHART, ABLATION_MARKDOWN, ablation_chart, ablation_markdown, summary_table
-from rlm_env.results import holds_run, read_records
-from rlm_env.view import render_rollout
+from rlm_env.run_args import MODES, CLIError
+
+# The commands import what they need when they run (verifiers, openai and scipy take seconds),
+# so `rlm-env --help`, `doctor` and `view` start fast, and `doctor` works on any verifiers.
 
 USER_ERROR = 2
 EXAMPLES = """examples:
@@ -30,6 +31,7 @@ EXAMPLES = """examples:
       --base-url https://api.openai.com/v1 --api-key-var OPENAI_API_KEY
   rlm-env ablate verbatim-copy-rlm -n 3 --env-args '{"max_length": 300}'
   rlm-env view outputs/verbatim-copy-rlm/rlm-20250101-120000 --rollout 2
+  rlm-env doctor                                        # which verifiers is active, bubblewrap, ...
 
 Run `rlm-env COMMAND --help` for a command's options."""
 
@@ -59,6 +61,11 @@ def parser() -> argparse.ArgumentParser:
                                                                     "folder of an ablation)")
     view.add_argument("--rollout", type=int, default=0, metavar="K", help="rollout index (default: 0)")
     view.add_argument("--full", action="store_true", help="do not cut long texts")
+
+    commands.add_parser("doctor", help="check this environment: verifiers version, runtime API, bubblewrap, local model",
+                        description="Print what rlm-env finds here (Python, rlm-env, the active verifiers and whether "
+                                    "it is supported, its runtime API, bubblewrap, the local model's parts); exit 1 "
+                                    "when something rollouts need is missing.")
     return top
 
 
@@ -85,7 +92,9 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="log what verifiers and rlm-env do")
 
 
-def _plan(args: argparse.Namespace) -> RunPlan:
+def _plan(args: argparse.Namespace):
+    from rlm_env.evaluate import RunPlan, parse_json_object
+
     for flag, value, least in (("-n", args.num_tasks, 0), ("-r", args.rollouts, 1), ("-c", args.concurrency, 1)):
         if value < least:
             raise CLIError(f"{flag} must be at least {least}, got {value}")
@@ -107,6 +116,9 @@ def _progress(console: Console) -> Progress:
 
 def _run(args: argparse.Namespace, modes: list[str], out: Path, err: Console):
     """Run `modes` one after the other against one endpoint; returns {mode: summary}."""
+    from rlm_env.evaluate import env_config, open_endpoint, run_mode
+    from rlm_env.results import holds_run
+
     plan = _plan(args)
     folders = {mode: out if len(modes) == 1 else out / mode for mode in modes}
     for mode in modes:  # fail on bad ids, arguments and folders before a model server starts
@@ -124,6 +136,8 @@ def _run(args: argparse.Namespace, modes: list[str], out: Path, err: Console):
 
 
 def cmd_eval(args: argparse.Namespace, out_console: Console, err: Console) -> int:
+    from rlm_env.report import summary_table
+
     out = args.out or _default_out(args.env_id, args.mode)
     summary = _run(args, [args.mode], out, err)[args.mode]
     out_console.print(summary_table(summary))
@@ -133,6 +147,8 @@ def cmd_eval(args: argparse.Namespace, out_console: Console, err: Console) -> in
 
 
 def cmd_ablate(args: argparse.Namespace, out_console: Console, err: Console) -> int:
+    from rlm_env.report import ABLATION_CHART, ABLATION_MARKDOWN, ablation_chart, ablation_markdown
+
     out = args.out or _default_out(args.env_id, "ablate")
     summaries = _run(args, list(MODES), out, err)
     table = ablation_markdown(summaries)
@@ -146,6 +162,9 @@ def cmd_ablate(args: argparse.Namespace, out_console: Console, err: Console) -> 
 
 
 def cmd_view(args: argparse.Namespace, out_console: Console, err: Console) -> int:
+    from rlm_env.results import read_records
+    from rlm_env.view import render_rollout
+
     try:
         records = read_records(args.run_dir)
     except FileNotFoundError as error:
@@ -186,7 +205,13 @@ def _logging_to(err: Console, verbose: bool):
         logging.getLogger("httpx").setLevel(saved[2])
 
 
-COMMANDS = {"eval": cmd_eval, "ablate": cmd_ablate, "view": cmd_view}
+def cmd_doctor(args: argparse.Namespace, out_console: Console, err: Console) -> int:
+    from rlm_env import doctor
+
+    return doctor.main()
+
+
+COMMANDS = {"eval": cmd_eval, "ablate": cmd_ablate, "view": cmd_view, "doctor": cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _logging_to(err, getattr(args, "verbose", False)):
             return COMMANDS[args.command](args, out_console, err)
-    except (CLIError, LocalModelError) as error:
+    except (CLIError, LocalModelError, UnsupportedVerifiersError) as error:
         # print, not rich: one line exactly as written, whatever the terminal width
         message = " ".join(str(error).split())
         print(f"rlm-env: error: {message}", file=sys.stderr)

@@ -34,19 +34,10 @@ from verifiers.v1.utils.trace_store import append_episode
 from rlm_env.harness import RLMHarnessConfig
 from rlm_env.local_model import LocalModelServer
 from rlm_env.results import RunWriter, failed_episode_record, rollout_record
+from rlm_env.run_args import MODES, CLIError
 
-# Mode -> harness config. The harness id is always the env id (its package exports RLMHarness).
-MODES: dict[str, dict[str, Any]] = {
-    "standard": {"mode": "standard"},
-    "rlm": {"mode": "rlm"},
-    "rlm-tips": {"mode": "rlm", "env_tips": True},
-}
 LOCAL_KEY_VAR = "RLM_ENV_LOCAL_API_KEY"
 LOCAL_EXTRA_HINT = "`uv sync --all-packages --extra local` (or `pip install 'rlm-env[local]'`)"
-
-
-class CLIError(Exception):
-    """A problem the user can fix; the message names the fix. Shown as one line, no traceback."""
 
 
 # --------------------------------------------------------------------------- config

@@ -19,6 +19,7 @@ from typing import Literal
 import verifiers.v1 as vf
 from pydantic import ConfigDict
 
+from rlm_env import compat
 from rlm_env.client import ChatClient
 from rlm_env.loop import INFRA_STOPS, Budgets, LoopResult, run_chat_loop, run_rlm_loop
 from rlm_env.metrics import rollout_metrics
@@ -107,7 +108,7 @@ class _Run:
 
     def open_repl(self, runtime, llm_batch=None) -> ReplSession:
         if runtime.type == "subprocess":
-            host = LocalSandbox(self.config.sandbox, spawn=runtime.open_process)
+            host = LocalSandbox(self.config.sandbox, spawn=compat.process_starter(runtime))
         else:
             host = RuntimeWorkerHost(runtime, self.config.sandbox)
         return ReplSession(host, self.config.repl, llm_batch=llm_batch)
@@ -183,4 +184,4 @@ class _Run:
             for call in self.trace.calls:
                 if call.acp is not None and call.node is not None and call.acp.request_id.startswith("sub-"):
                     node = self.trace.nodes[call.node]
-                    node.mask = [False] * len(node.mask)
+                    node.mask = compat.masked_out(node.mask)

