@@ -8,8 +8,11 @@ The structural tests (tests/test_environments.py) fail until the placeholders ar
 """
 
 import argparse
+import json
 import re
+import shutil
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +25,12 @@ readme = "README.md"
 tags = ["<tag>", "rlm", "eval"]
 requires-python = ">=3.11"
 license = "MIT"
-dependencies = ["rlm-env>=0.1.0", "verifiers>=0.4,<0.5"]
+license-files = ["LICENSE"]
+classifiers = {classifiers}
+dependencies = ["{rlm_env_pin}", "verifiers>=0.4,<0.5"]
+
+[project.urls]
+Homepage = "https://pypi.org/project/rlm-env/"
 
 [tool.uv.sources]
 rlm-env = {{ workspace = true }}
@@ -136,9 +144,15 @@ def scaffold(name: str, root: Path = ROOT) -> Path:
         target / pkg / "__init__.py": INIT,
         target / pkg / "taskset.py": TASKSET,
     }
+    # The new package pins the rlm-env of this checkout and shares its classifiers and license.
+    core = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    major, minor = core["version"].split(".")[:2]
+    fields = {"dash": dash, "pkg": pkg, "cls": cls, "rlm_env_pin": f"rlm-env>={major}.{minor},<{major}.{int(minor) + 1}",
+              "classifiers": json.dumps(core["classifiers"], indent=4).replace("\n]", ",\n]")}
     for path, template in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(dash=dash, pkg=pkg, cls=cls))
+        path.write_text(template.format(**fields))
+    shutil.copyfile(ROOT / "LICENSE", target / "LICENSE")
     return target
 
 

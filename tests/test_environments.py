@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import verifiers.v1 as vf
+from packaging.requirements import Requirement
 
 from rlm_env import RLMHarnessConfig
 from rlm_env.docs import arguments_table, replace_section
@@ -33,7 +34,12 @@ def test_metadata_is_complete(env_dir):
     assert len(meta["description"]) > 30 and not any(p in meta["description"] for p in PLACEHOLDERS)
     assert meta["tags"] and all(tag and not any(p in tag for p in PLACEHOLDERS) for tag in meta["tags"])
     assert meta["readme"] == "README.md"
-    assert any(dep.startswith("rlm-env") for dep in meta["dependencies"])
+    assert meta["license"] == "MIT" and (env_dir / "LICENSE").read_text() == (ROOT / "LICENSE").read_text()
+    assert meta["requires-python"] and meta["classifiers"] and meta["urls"]
+    # A compatible range of the rlm-env this checkout releases: a Hub install resolves it from PyPI.
+    [pin] = [Requirement(dep) for dep in meta["dependencies"] if Requirement(dep).name == "rlm-env"]
+    core_version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert core_version in pin.specifier and any(spec.operator == "<" for spec in pin.specifier), pin
 
 
 def test_readme_follows_the_template_and_its_arguments_are_current(env_dir):

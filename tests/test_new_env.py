@@ -2,11 +2,14 @@
 
 import importlib
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
 from new_env import scaffold  # noqa: E402
 
 from rlm_env.docs import ARGS_END, ARGS_START, arguments_table, replace_section  # noqa: E402
@@ -22,6 +25,11 @@ def test_scaffold_creates_an_importable_package(tmp_path, monkeypatch):
     assert ARGS_START in readme and ARGS_END in readme
     table = arguments_table(module.TinyTaskConfig)
     assert "`num_examples`" in replace_section(readme, table)
+    project = tomllib.loads((target / "pyproject.toml").read_text())["project"]
+    core = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    [pin] = [Requirement(r) for r in project["dependencies"] if r.startswith("rlm-env")]
+    assert core["version"] in pin.specifier and project["classifiers"] == core["classifiers"]
+    assert (target / "LICENSE").read_text() == (ROOT / "LICENSE").read_text()
     with pytest.raises(FileExistsError):
         scaffold("tiny-task", root=tmp_path)
     with pytest.raises(ValueError, match="must start with a letter"):

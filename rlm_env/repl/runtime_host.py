@@ -1,4 +1,4 @@
-"""Run the REPL worker inside a verifiers runtime (docker, prime, modal, e2b).
+"""Run the REPL worker inside a verifiers runtime (docker, prime; modal and e2b on verifiers 0.4.0 only).
 
 The runtime is the sandbox there: the worker is uploaded with `runtime.write`, started with
 the runtime's process start (`exec`, or `open_process` on verifiers 0.4.0: see
