@@ -216,9 +216,12 @@ def content_text(message: dict[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
+_LEXER, _FORMATTER = PythonLexer(), HtmlFormatter(nowrap=True)  # built once: building them is slow
+
+
 def highlight_python(code: str) -> str:
     """Escaped, highlighted HTML (pygments) for the page to insert as markup."""
-    return highlight(code, PythonLexer(), HtmlFormatter(nowrap=True))
+    return highlight(code, _LEXER, _FORMATTER)
 
 
 def _function(call: dict[str, Any]) -> tuple[str, Any]:

@@ -103,12 +103,28 @@
       renderList();
     } else {
       show("ablation");
-      drawCharts();
+      if (typeof Plotly === "undefined") requestAnimationFrame(() => setTimeout(loadPlotly, 0));
+      else drawCharts();
     }
     window.scrollTo(0, 0);
   }
 
   // ------------------------------------------------------------------ ablation charts
+
+  // plotly.js is 4.8 MB: run as a script of its own (a blob: URL, nothing fetched) after the
+  // first paint of the ablation view, so the table, the list and the rollout pages never wait
+  // for it; the charts are drawn when it is in.
+  function loadPlotly() {
+    const source = document.getElementById("plotly-source");
+    if (!source) return;
+    const script = document.createElement("script");
+    script.src = URL.createObjectURL(new Blob([source.textContent], { type: "text/javascript" }));
+    script.addEventListener("load", () => {
+      if (!document.getElementById("view-ablation").hidden) drawCharts();
+    });
+    document.body.append(script);
+    source.remove();
+  }
 
   function drawCharts() {
     if (chartsDrawn || typeof Plotly === "undefined") return;
