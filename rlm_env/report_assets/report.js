@@ -276,6 +276,7 @@
     }
     parts.push(renderAnswer(r));
     view.replaceChildren(...parts);
+    view.dataset.rollout = id;
   }
 
   function renderTurn(turn) {
