@@ -27,7 +27,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -328,23 +328,21 @@ def _char_diff(answer: str, gold: str) -> list[list[Any]] | None:
 
 
 def rollout_view(record: dict[str, Any], trace: dict[str, Any] | None, *, env_id: str,
-                 system_prompts: list[str]) -> dict[str, Any]:
+                 system_prompts: dict[str, int]) -> dict[str, Any]:
     """One rollout laid out for the page: prompt, turns with their cells and sub-LLM calls, answer.
 
-    `system_prompts` collects the distinct system prompts of the report; a rollout refers to its
-    own by position, so the same long RLM instructions are embedded once, not once per rollout.
+    `system_prompts` numbers the distinct system prompts of the report; a rollout refers to its
+    own by number, so the same long RLM instructions are embedded once, not once per rollout.
     """
     rlm = record.get("mode") == "rlm"
     messages = [m for m in record.get("transcript") or [] if isinstance(m, dict)]
     prompt = record.get("prompt") or {}
     if not messages:  # a rollout that failed before its first call: show the task's prompt
         user = prompt.get("user")
-        messages = ([{"role": "system", "content": prompt["system"]}] if prompt.get("system") else []) + [
-            {"role": "user", "content": user if isinstance(user, str) else json.dumps(user)}]
+        messages = [{"role": role, "content": content if isinstance(content, str) else json.dumps(content)}
+                    for role, content in (("system", prompt.get("system")), ("user", user)) if content]
     first_turn = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
     system = "\n\n".join(content_text(m) for m in messages[:first_turn] if m.get("role") == "system")
-    if system not in system_prompts:
-        system_prompts.append(system)
     user = "\n\n".join(content_text(m) for m in messages[:first_turn] if m.get("role") != "system")
 
     cells = [c for c in record.get("cells") or [] if isinstance(c, dict)]
@@ -375,8 +373,11 @@ def rollout_view(record: dict[str, Any], trace: dict[str, Any] | None, *, env_id
         "mode": record.get("mode"), "env_tips": record.get("env_tips"), "ok": record.get("ok"),
         "reward": record.get("reward"), "rewards": record.get("rewards") or {},
         "stop_reason": record.get("stop_reason"), "stop_condition": record.get("stop_condition"),
-        "seconds": record.get("seconds"), "errors": record.get("errors") or [],
-        "metrics": record.get("metrics") or {}, "system": system_prompts.index(system), "user": _cut(user),
+        "seconds": record.get("seconds"),
+        "errors": [{"type": str(e.get("type")), "message": str(e.get("message"))} for e in record.get("errors") or []
+                   if isinstance(e, dict)],
+        "metrics": record.get("metrics") or {}, "system": system_prompts.setdefault(system, len(system_prompts)),
+        "user": _cut(user),
         "turns": turns, "leftover_cells": leftover_cells, "leftover_sub_calls": leftover_subs,
         "answer": _cut(answer), "gold": None if gold is None else _cut(gold), "diff": diff,
         "_codes": codes + [c.get("code") or "" for c in cells],
@@ -445,7 +446,8 @@ def _row(run_number: int, record: dict[str, Any], view: dict[str, Any]) -> dict[
 
 
 def _interval(reward: dict[str, Any]) -> str:
-    return reward_text(reward) if reward.get("n") is not None else "-"
+    """The reward as rlm_env.report writes it, or "-" for a summary without one."""
+    return reward_text(reward) if {"mean", "ci95", "n"} <= reward.keys() else "-"
 
 
 def mode_row(run: Run) -> dict[str, Any]:
@@ -484,7 +486,7 @@ def charts(runs: list[Run]) -> list[dict[str, Any]]:
 
     rewards = [s.get("reward") or {} for s in summaries]
     heights = [r.get("mean") for r in rewards]
-    ci = [r.get("ci95") or [h, h] if h is not None else [None, None] for r, h in zip(rewards, heights, strict=True)]
+    ci = [(r.get("ci95") or [h, h]) if h is not None else [None, None] for r, h in zip(rewards, heights, strict=True)]
     figures = [{
         "id": "reward", "title": "reward (mean, 95% CI)",
         "data": [bars("reward", heights, error_y={
@@ -529,7 +531,7 @@ def _config_view(run: Run) -> list[tuple[str, str]]:
 
 def report_data(runs: list[Run]) -> tuple[dict[str, Any], list[str]]:
     """The page's data (list rows, figures, system prompts) and each rollout body as JSON text."""
-    system_prompts: list[str] = []
+    system_prompts: dict[str, int] = {}
     rows, bodies = [], []
     for number, run in enumerate(runs):
         env_id = run.config.get("env_id") or run.summary.get("env_id") or ""
@@ -557,13 +559,13 @@ def build_report(folder: Path) -> str:
     model = first.config.get("model") or first.summary.get("model") or "?"
     data, bodies = report_data(runs)
     plotly_js = get_plotlyjs()
-    if "</script" in plotly_js:  # inlined as is; it never holds this, but the page would break if it did
-        raise RuntimeError("plotly.js holds '</script' and cannot be inlined")
+    if re.search(r"</script|<!--", plotly_js, re.IGNORECASE):  # it is inlined as is: these would end it early
+        raise RuntimeError("this plotly.js holds '</script' or '<!--' and cannot be inlined; pin another plotly")
     template = _environment().get_template("report.html.j2")
     rows = [mode_row(run) for run in runs]
     return template.render(
         title=f"{env_id} · {model}", kind="ablation" if len(runs) > 1 else f"run · {first.name}",
-        source=str(folder.resolve()), generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        source=str(folder.resolve()), generated=datetime.now(UTC).isoformat(timespec="seconds"),
         runs=runs, mode_rows=rows, learnability=any("k" in row for row in rows),
         configs=[(run, _config_view(run), json.dumps(run.config, indent=2, default=str)) for run in runs],
         problems=[(run.name, problem) for run in runs for problem in run.problems],

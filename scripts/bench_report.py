@@ -11,8 +11,8 @@ The browser part needs Debian's chromium (scripts/install_chromium.sh) and is sk
 """
 
 import argparse
+import importlib.util
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,11 +20,18 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from synthetic_run import write_synthetic_ablation, write_synthetic_run  # noqa: E402
+from rlm_env.html_report import find_runs, write_report
+from rlm_env.results import RESULTS_FILE, TRACES_FILE, read_records
 
-from rlm_env.html_report import find_runs, write_report  # noqa: E402
-from rlm_env.results import RESULTS_FILE, TRACES_FILE, read_records  # noqa: E402
+
+def _synthetic_run_module():
+    """tests/synthetic_run.py, the generator the tests use too (tests/ is not a package)."""
+    path = Path(__file__).resolve().parent.parent / "tests" / "synthetic_run.py"
+    spec = importlib.util.spec_from_file_location("synthetic_run", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -111,8 +118,8 @@ def browser_figures(report: Path, small: Path, rollouts: int) -> list[tuple[str,
         browser.close()
     return [
         ("page load to the list (3-rollout report, baseline)", f"{small_load:.2f} s"),
-        (f"page load to the list ({rollouts} rollouts)", f"{big_load:.2f} s ({big_load / small_load:.1f}x baseline), "
-                                                        f"longest task {load_task:.0f} ms"),
+        (f"page load to the list ({rollouts} rollouts)",
+         f"{big_load:.2f} s ({big_load / small_load:.1f}x baseline), longest task {load_task:.0f} ms"),
         ("filter, search, sort, 5 pages", f"{list_seconds:.2f} s, longest task {list_task:.0f} ms"),
         ("open a rollout page (mean of 50)", f"{open_ms:.0f} ms, longest task {open_task:.0f} ms"),
         ("scroll the list and a rollout page", f"longest task {scroll_task:.0f} ms"),
@@ -125,10 +132,11 @@ def main() -> None:
     parser.add_argument("--rollouts", type=int, default=1000, help="rollouts in all, over three modes (default: 1000)")
     parser.add_argument("--keep", type=Path, help="write the synthetic runs and reports here and keep them")
     args = parser.parse_args()
+    synthetic = _synthetic_run_module()
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-report-"))
     big, small = root / "ablation", root / "small"
-    generated = timed(write_synthetic_ablation, big, args.rollouts)
-    write_synthetic_run(small, "rlm", 3)
+    generated = timed(synthetic.write_synthetic_ablation, big, args.rollouts)
+    synthetic.write_synthetic_run(small, "rlm", 3)
 
     baseline = min(timed(read_folder, big) for _ in range(2))
     start = time.perf_counter()

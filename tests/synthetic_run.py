@@ -20,8 +20,9 @@ from rlm_env.repl.worker import _join
 from rlm_env.results import CONFIG_FILE, RESULTS_FILE, SUMMARY_FILE, TRACES_FILE, summarize
 
 ENV_ID = "verbatim-copy-rlm"
-WORDS = ("rope trellis granite pear oven saffron radish sketch log pin kit lilac yam quay flute oyster heron "
-         "penumbra sage toe amber basin cedar delta ember fjord gable harbor iris jetty kelp lumen").split()
+VOCABULARY = ("rope trellis granite pear oven saffron radish sketch log pin kit lilac yam quay flute oyster heron "
+         "penumbra sage toe amber basin cedar delta ember fjord gable harbor iris jetty kelp lumen")
+WORDS = VOCABULARY.split()
 SYSTEM = ("You solve the task by writing Python in a persistent REPL. You only see what your code prints.\n"
           + "- a line of the RLM instructions, as long as the real ones are\n" * 30)
 
