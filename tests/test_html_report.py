@@ -326,3 +326,17 @@ def test_open_says_so_where_no_browser_exists(ablation, tmp_path, capsys, monkey
     monkeypatch.setattr(cli.webbrowser, "open", lambda url: False)
     status, stdout, stderr = run(capsys, "report", ablation, "--out", tmp_path / "r.html", "--open")
     assert status == 0 and stdout.strip() == str(tmp_path / "r.html") and "no browser found here" in stderr
+
+
+def test_a_sub_llm_that_used_tools_shows_its_whole_conversation_and_tokens(tmp_path):
+    folder = write_synthetic_run(tmp_path / "tools", "rlm", rollouts=20)
+    data, bodies = report_data([read_run(folder)])
+    calls = [call for body in map(json.loads, bodies) for turn in body["turns"] for call in turn["sub_calls"]]
+    with_tools = [call for call in calls if call["tool_calls"]]
+    assert with_tools and len(with_tools) < len(calls)
+    call = with_tools[0]
+    assert [m["role"] for m in call["conversation"]] == ["user", "assistant", "tool", "assistant"]
+    assert call["conversation"][0]["content"] == call["prompt"] and call["conversation"][-1]["content"] == call["reply"]
+    assert call["conversation"][1]["tool_calls"][0]["name"] == "search"
+    assert (call["tokens"]["prompt"], call["tokens"]["completion"]) == (900, 90)  # two requests: 400 + 500, 30 + 60
+    assert all("conversation" not in c for c in calls if not c["tool_calls"])  # prompt and reply say it all
