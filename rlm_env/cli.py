@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import webbrowser
 from datetime import datetime
 from pathlib import Path
 
@@ -31,6 +32,7 @@ EXAMPLES = """examples:
       --base-url https://api.openai.com/v1 --api-key-var OPENAI_API_KEY
   rlm-env ablate verbatim-copy-rlm -n 3 --env-args '{"max_length": 300}'
   rlm-env view outputs/verbatim-copy-rlm/rlm-20250101-120000 --rollout 2
+  rlm-env report outputs/verbatim-copy-rlm/ablate-20250101-120000 --open
   rlm-env doctor                                        # which verifiers is active, bubblewrap, ...
 
 Run `rlm-env COMMAND --help` for a command's options."""
@@ -61,6 +63,14 @@ def parser() -> argparse.ArgumentParser:
                                                                     "folder of an ablation)")
     view.add_argument("--rollout", type=int, default=0, metavar="K", help="rollout index (default: 0)")
     view.add_argument("--full", action="store_true", help="do not cut long texts")
+
+    report = commands.add_parser("report", help="write a run's HTML report (charts and every rollout)",
+                                 description="Write one self-contained HTML file for a run or ablation folder: the "
+                                             "ablation table and charts, the rollout list, every rollout's turns, "
+                                             "cells and sub-LLM calls.")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (eval) or an ablation folder")
+    report.add_argument("--out", type=Path, metavar="FILE", help="where to write it (default: RUN_DIR/report.html)")
+    report.add_argument("--open", action="store_true", help="open it in a browser, where one exists")
 
     commands.add_parser("doctor", help="check this environment: verifiers version, runtime API, bubblewrap, local model",
                         description="Print what rlm-env finds here (Python, rlm-env, the active verifiers and whether "
@@ -177,6 +187,19 @@ def cmd_view(args: argparse.Namespace, out_console: Console, err: Console) -> in
     return 0
 
 
+def cmd_report(args: argparse.Namespace, out_console: Console, err: Console) -> int:
+    from rlm_env.html_report import ReportInputError, write_report
+
+    try:
+        path = write_report(args.run_dir, args.out)
+    except ReportInputError as error:
+        raise CLIError(str(error)) from None
+    print(path)
+    if args.open and not webbrowser.open(path.resolve().as_uri()):
+        err.print(f"no browser found here; open {path} in one", markup=False)
+    return 0
+
+
 class _DropSubprocessWarning(logging.Filter):
     """verifiers warns that code-running harnesses on the subprocess runtime are unisolated;
     ours runs model code only in its own sandboxed REPL worker, so the warning misleads."""
@@ -211,7 +234,7 @@ def cmd_doctor(args: argparse.Namespace, out_console: Console, err: Console) -> 
     return doctor.main()
 
 
-COMMANDS = {"eval": cmd_eval, "ablate": cmd_ablate, "view": cmd_view, "doctor": cmd_doctor}
+COMMANDS = {"eval": cmd_eval, "ablate": cmd_ablate, "view": cmd_view, "report": cmd_report, "doctor": cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:

