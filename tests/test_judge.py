@@ -83,9 +83,8 @@ def test_a_rate_limit_then_success(monkeypatch):
 
 def test_a_bad_request_is_not_retried(monkeypatch):
     script = Script([Error(400)])
-    with FakeOpenAI(root=script) as server:
-        with pytest.raises(JudgeError, match="BadRequestError"):
-            verdict(judge_with(server, monkeypatch, max_retries=3))
+    with FakeOpenAI(root=script) as server, pytest.raises(JudgeError, match="BadRequestError"):
+        verdict(judge_with(server, monkeypatch, max_retries=3))
     server.check()
     assert len(script.requests) == 1
 

@@ -90,16 +90,24 @@ def _phone(rng: random.Random) -> str:
                        f"{a}-{b}-{c}x{rng.randint(100, 9999)}"))
 
 
+def _email(rng: random.Random, first: str, last: str) -> str:
+    user = f"{rng.choice((first[0], first)).lower()}{last.lower()}{rng.choice(('', str(rng.randint(1, 99))))}"
+    return f"{user}@{rng.choice(DOMAINS)}"
+
+
+def _city(rng: random.Random) -> str:
+    return f"{rng.choice(('', 'North ', 'South ', 'New ', 'Port '))}{rng.choice(CITY_PARTS)}{rng.choice(CITY_ENDS)}"
+
+
 def _record(rng: random.Random) -> dict:
     first, last = rng.choice(FIRST), rng.choice(LAST)
     return {
         "id": rng.randint(10000, 99999),
         "name": f"{first} {last}",
-        "email": f"{rng.choice((first[0], first)).lower()}{last.lower()}{rng.choice(('', str(rng.randint(1, 99))))}"
-                 f"@{rng.choice(DOMAINS)}",
+        "email": _email(rng, first, last),
         "phone": _phone(rng),
         "address": f"{rng.randint(1, 99999)} {rng.choice(STREETS)} {rng.choice(STREET_KINDS)}",
-        "city": f"{rng.choice(('', 'North ', 'South ', 'New ', 'Port '))}{rng.choice(CITY_PARTS)}{rng.choice(CITY_ENDS)}",
+        "city": _city(rng),
         "country": rng.choice(COUNTRIES),
     }
 
