@@ -47,10 +47,11 @@ def test_article_preset_settings_and_explicit_values_win():
         "hub", "eval", 42, 42, 50)
     assert config.search.backend == "serper" and config.search.max_page_chars == 20_000
     assert config.task.reward == "judge" and config.task.judge.model == "gpt-4.1-mini"
+    prompt = "Q {question} A {answer} R {response}"
     mine = DeepDiveConfig.model_validate({"preset": "article", "search": {"backend": "local"},
-                                          "task": {"judge": {"model": "other", "prompt": "{question}{answer}{response}"}}})
+                                          "task": {"judge": {"model": "other", "prompt": prompt}}})
     assert mine.search.backend == "local" and mine.search.max_results == 10
-    assert mine.task.judge.model == "other" and mine.task.judge.prompt == "{question}{answer}{response}"
+    assert mine.task.judge.model == "other" and mine.task.judge.prompt == prompt
 
 
 def article_run(hub_file: str, reply: str, judge_replies: list, index_dir: Path):
