@@ -3,12 +3,19 @@
 Hub datasets are loaded with a pinned revision through `datasets.load_dataset`, which keeps
 its own cache (HF_HOME) and honours HF_DATASETS_OFFLINE=1. A local copy with the same column
 layout (parquet, JSON or JSON lines) loads through the same function via `data_files`.
+
+Task selection as the reference environments make it (`reference_order`): the rows in the order
+`datasets.Dataset.shuffle(seed=...)` puts them, then the first N. Presets (`preset_defaults`):
+a named set of taskset settings that fills in whatever the user did not set.
 """
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import datasets
+from pydantic import BaseModel
 
 logger = logging.getLogger(__name__)
 
@@ -52,3 +59,33 @@ def _builder_for(path: str) -> str:
     if suffix == ".csv":
         return "csv"
     raise DatasetUnavailable(f"unsupported data file type {suffix!r} ({path}): use parquet, json, jsonl or csv")
+
+
+def reference_order(count: int, seed: int) -> list[int]:
+    """Row indices 0..count-1 in the order `datasets.Dataset.shuffle(seed=seed)` gives them.
+
+    The reference environments pick their tasks with `dataset.shuffle(seed=42)` and the first N
+    rows; the permutation depends only on the row count and the seed, so it is taken from a
+    one-column table instead of shuffling (and copying) the real one.
+    """
+    return list(datasets.Dataset.from_dict({"row": list(range(count))}).shuffle(seed=seed)["row"])
+
+
+def preset_defaults(values: Any, defaults: Mapping[str, Any]) -> Any:
+    """`values` (raw config input) with `defaults` filled in wherever no value was given.
+
+    Nested mappings merge key by key, so `{"task": {"judge": {"base_url": ...}}}` keeps the
+    preset's judge model. Explicit values always win. A nested pydantic model counts as the
+    fields it was given explicitly. Input that is not a mapping is returned unchanged.
+    """
+    if isinstance(values, BaseModel):
+        values = values.model_dump(exclude_unset=True)
+    if not isinstance(values, Mapping):
+        return values
+    merged = dict(values)
+    for key, default in defaults.items():
+        if key not in merged:
+            merged[key] = default
+        elif isinstance(default, Mapping):
+            merged[key] = preset_defaults(merged[key], default)
+    return merged

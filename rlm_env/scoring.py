@@ -62,6 +62,31 @@ def extract_boxed(text: str) -> str | None:
     return None
 
 
+def unwrap_boxed(text: str) -> str:
+    r"""`text` without its `\boxed{...}` wrapper: everything between the first `\boxed{` and the last
+    `}` after it; `text` itself when it holds no box.
+
+    Unlike `extract_boxed` this does not match braces, so a wrapped copy of a text with unbalanced
+    braces (JSON cut mid-record) comes back whole.
+
+    >>> unwrap_boxed("no box here\n")
+    'no box here\n'
+    >>> unwrap_boxed("\\boxed{[{\"id\": 1},\n  {\"na}")
+    '[{"id": 1},\n  {"na'
+    """
+    start = text.find("\\boxed{")
+    end = text.rfind("}")
+    if start < 0 or end < start + len("\\boxed{"):
+        return text
+    return text[start + len("\\boxed{"):end]
+
+
+def strip_think(text: str) -> str:
+    """`text` without model reasoning: only what follows the last `</think>` (chat templates may open
+    the block in the prompt), and nothing from an unclosed `<think>` on."""
+    return text.rsplit("</think>", 1)[-1].split("<think>", 1)[0]
+
+
 def normalize_answer(text: str) -> str:
     """Lower-case, strip accents, punctuation, articles and extra spaces (SQuAD-style)."""
     text = unicodedata.normalize("NFKD", text)

@@ -231,5 +231,5 @@ def test_e2e_a_judge_failure_is_a_rollout_error_not_a_zero(index_dir):
     results, _ = hub_run([text("I am not sure."), text("yes")], index_dir)
     (_, failed), (_, judged) = results
     assert not failed.ok and failed.rewards["correct"] is None
-    assert any("JudgeError" in error.message and "neither yes nor no" in error.message for error in failed.errors)
+    assert any("JudgeError" in error.message and "neither a clear yes nor a clear no" in error.message for error in failed.errors)
     assert judged.ok and judged.rewards["correct"].score == 1.0

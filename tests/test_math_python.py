@@ -82,11 +82,32 @@ def test_real_sample_golds_score_one_against_themselves_boxed_and_bare():
     assert [g for g in REAL_GOLDS if score(g, g, mode="rlm")[0] != 1.0] == []
 
 
+@pytest.mark.parametrize("reply, reward", [
+    ("The answer is 0.5.", 1.0),  # no box: the whole reply goes to math_verify, as in the article's baseline
+    ("0.5", 1.0),
+    ("<think>maybe 0.4</think>\nThe answer is $\\frac{1}{2}$.", 1.0),
+    ("I computed 3 and then 0.5", 0.0),  # read as one (wrong) expression
+    # math_verify reads an unboxed reply's final answer-like expression: naming several values scores
+    # as if the last one were the answer, never better than committing to it
+    ("It is 0.4 or 0.5.", 1.0),
+    ("It is 0.5 or 0.4.", 0.0),
+    ("The answer is 0.4.", 0.0),
+    ("So \\boxed{0.4}, not 0.5", 0.0),  # a box, when there is one, is the answer
+])
+def test_standard_mode_unboxed_reply_goes_whole_to_math_verify(reply, reward):
+    assert score("0.5", reply)[0] == reward
+    assert score("0.5", reply)[1]["answer_parsed"] == 1.0
+
+
+def test_unclosed_reasoning_is_no_answer_and_a_bad_gold_still_raises_unboxed():
+    assert score("0.5", "<think>the answer is 0.5")[1]["answer_parsed"] == 0.0
+    with pytest.raises(VerifierError, match="no answer in the gold"):
+        score("  ", "The answer is 1.")  # standard mode, no box: still a typed error, never a 0
+
+
 def test_final_answer_rules_per_mode():
     assert score("0.5", r"It is \boxed{\frac{1}{2}}.") == (1.0, {"verify_seconds": pytest.approx(0, abs=5),
                                                                  "verify_timed_out": 0.0, "answer_parsed": 1.0})
-    assert score("0.5", "The answer is 0.5.") == (0.0, {"verify_seconds": 0.0, "verify_timed_out": 0.0,
-                                                        "answer_parsed": 0.0})  # standard: box required
     assert score("0.5", "0.5", mode=None)[0] == 0.0  # another harness: box required
     assert score("0.5", "0.5", mode="rlm")[0] == 1.0  # RLM: answer["content"] may be bare
     assert score("0.5", r"\boxed{0.5}", mode="rlm")[0] == 1.0
@@ -184,6 +205,31 @@ def test_difficulty_filter_and_shuffle(hub_file):
 def test_config_errors_name_the_fix(bad, fix):
     with pytest.raises(ValidationError, match=re.escape(fix)):
         MathPythonConfig(**bad)
+
+
+@pytest.fixture
+def real_sample_file(tmp_path) -> str:
+    """The 50 real rows of shared/data in INTELLECT-3-RL math's column layout (difficulty columns added)."""
+    if not SAMPLE.exists():
+        pytest.skip(f"{SAMPLE} is not on this machine")
+    rows = [{**json.loads(line), "avg@8_qwen3_4b_thinking_2507": 0.5, "avg@8_qwen3_4b_instruct_2507": 0.5}
+            for line in SAMPLE.read_text().splitlines()]
+    path = tmp_path / "math.parquet"
+    datasets.Dataset.from_list(rows).to_parquet(str(path))
+    return str(path)
+
+
+def test_article_preset_takes_the_reference_rows_in_the_reference_order(real_sample_file):
+    config = MathPythonConfig(preset="article", data_files=[real_sample_file], num_examples=10)
+    assert (config.seed, config.shuffle, config.split, config.min_avg_reward, config.max_avg_reward) == (
+        42, True, "train", None, None)
+    tasks = MathPythonTaskset(config).load()
+    # the reference: load the split, Dataset.shuffle(seed=42), the first rows
+    reference = datasets.Dataset.from_parquet(real_sample_file).add_column("row", list(range(50))).shuffle(seed=42)
+    assert [t.data.id for t in tasks] == [f"intellect3-math-train-{i}" for i in reference["row"][:10]]
+    assert [t.data.answer for t in tasks] == reference["answer"][:10]
+    assert MathPythonConfig(preset="article").num_examples == 50
+    assert MathPythonConfig(preset="article", seed=7, num_examples=3).seed == 7  # explicit values win
 
 
 def test_missing_local_file_and_unreachable_hub_say_so():

@@ -1,12 +1,16 @@
-"""Official Oolong scoring rules; every expected value is computed by hand."""
+"""Official Oolong scoring rules, strict where they would reward a wrong answer; every expected
+value is computed by hand."""
 
 import datetime as dt
 
 import pytest
 from oolong_rlm.scoring import (
+    comparison_phrase,
+    named_labels,
     parse_date,
     parse_synth_gold,
     parse_synth_prediction,
+    question_labels,
     score_real,
     score_synth,
 )
@@ -80,6 +84,74 @@ def test_comparison_by_containment(response, score):
     assert score_synth(response, "['more common than']", COMPARISON) == score
 
 
+@pytest.mark.parametrize("response", [
+    "Answer: spam is not more common than ham",
+    "Answer: spam is **not** more common than ham",
+    "Answer: spam isn't more common than ham",
+    "Answer: spam is not really more common than ham",
+    "Answer: spam is never more common than ham",
+    "Answer: spam is more common or less common than ham",
+    "Answer: more common than, or the same frequency as",
+    "Answer: spam is less common than ham, so ham is more common",
+])
+def test_a_negated_or_hedged_comparison_scores_zero(response):
+    # the official scorer maps each of these (20+ characters containing "more common") to "more common"
+    assert score_synth(response, "['more common than']", COMPARISON) == 0.0
+
+
+@pytest.mark.parametrize("response", [
+    "Answer: spam is more common than ham", "Answer: spam is MORE_COMMON", "Answer: more common than",
+    "Answer: spam is notably more common than ham",  # "notably" is not a negation
+    "ham is more common",  # short, no colon: the whole answer
+])
+def test_the_same_comparison_stated_plainly_scores_one(response):
+    gold = "['more common than']" if "MORE_COMMON" not in response else "['less common than']"
+    expected = 0.0 if "MORE_COMMON" in response else 1.0  # no phrase at all: 0
+    assert score_synth(response, gold, COMPARISON) == expected
+
+
+def test_comparison_phrase():
+    assert comparison_phrase("spam is more common than ham") == "more common"
+    assert comparison_phrase("more common, more common") == "more common"  # one phrase, repeated
+    assert comparison_phrase("not more common") is None
+    assert comparison_phrase("less common or the same frequency") is None
+    assert comparison_phrase("it depends") is None
+
+
+TREC_QUESTION = ("In the above data, which of the labels is the most common? Give your final answer in the form "
+                 "'Label: answer' where answer is one of the labels: abbreviation, entity, description and "
+                 "abstract concept, human being, location, numeric value.")
+SPAM_QUESTION = "Which label is least common? ... where answer is one of the labels: ham, spam."
+
+
+def test_question_labels_and_named_labels():
+    assert question_labels(SPAM_QUESTION) == ["ham", "spam"]
+    assert question_labels(TREC_QUESTION)[2] == "description and abstract concept"
+    assert question_labels("Which user is most common?") == []
+    assert named_labels("ham, or maybe SPAM", ["ham", "spam"]) == {"ham", "spam"}
+    assert named_labels("hamster spams", ["ham", "spam"]) == set()  # whole words only
+    assert named_labels("very positive", ["positive", "very positive"]) == {"very positive"}
+
+
+@pytest.mark.parametrize("response, gold, score", [
+    ("Label: spam", "['spam']", 1.0),
+    ("Label: ham or spam", "['spam']", 0.0),
+    ("Label: ham, spam", "['spam']", 0.0),
+    ("Label: spam\nLabel: ham", "['ham']", 0.0),
+    ("It is either ham or perhaps spam", "['spam']", 0.0),  # official: last word "spam" -> 1.0
+    ("After counting everything, the answer is spam", "['spam']", 1.0),  # one label, last word
+    ("I counted 10 ham and 30 spam.\nLabel: spam", "['spam']", 1.0),  # only the answer part counts
+])
+def test_a_label_answer_naming_two_labels_scores_zero(response, gold, score):
+    assert score_synth(response, gold, LABEL, SPAM_QUESTION) == score
+
+
+def test_two_trec_labels_score_zero_and_one_scores_one():
+    assert score_synth("Label: human being", "['human being']", LABEL, TREC_QUESTION) == 1.0
+    assert score_synth("Label: human being / location", "['human being']", LABEL, TREC_QUESTION) == 0.0
+    assert score_synth("Label: location", "['human being']", LABEL, TREC_QUESTION) == 0.0
+
+
 def test_comparison_same_frequency_and_date_variants():
     assert score_synth("Answer: a is same frequency as b", "['same frequency as']", COMPARISON) == 1.0
     assert score_synth("Answer: x is the same frequency before Jan 05, 2023",
@@ -140,9 +212,17 @@ def test_real_str_case_insensitive():
 def test_real_list_overlap():
     gold = "Fire Bolt, Gust of Wind, Transport Via Plants"
     assert score_real(r"\boxed{fire bolt,  Gust of Wind}", gold) == pytest.approx(2 / 3)
-    assert score_real(r"\boxed{Transport via plants, Gust of Wind, Fire Bolt, Shield}", gold) == 1.0
+    assert score_real(r"\boxed{Transport via plants, Gust of Wind, Fire Bolt}", gold) == 1.0
     assert score_real(r"\boxed{Shield, Mage Hand}", gold) == 0.0
     assert score_real(r"\boxed{Fire Bolt}", gold) == 0.0  # str vs list: kinds differ
+
+
+def test_real_list_extra_items_cost_like_missing_ones():
+    gold = "Fire Bolt, Gust of Wind, Transport Via Plants"
+    # official: 3/3 = 1.0 for any superset, so listing every spell is a free full score
+    assert score_real(r"\boxed{Transport via plants, Gust of Wind, Fire Bolt, Shield}", gold) == 0.75
+    everything = ", ".join(["Fire Bolt", "Gust of Wind", "Transport Via Plants"] + [f"Spell {i}" for i in range(27)])
+    assert score_real(f"\\boxed{{{everything}}}", gold) == pytest.approx(0.1)
 
 
 @pytest.mark.parametrize("gold", ["", "  ", ",", None])

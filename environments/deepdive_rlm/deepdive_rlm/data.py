@@ -4,9 +4,8 @@ import functools
 import hashlib
 
 import datasets
-import numpy
 
-from rlm_env.data import DatasetUnavailable, load_rows
+from rlm_env.data import DatasetUnavailable, load_rows, reference_order
 
 DATASET, SPLIT = "zai-org/DeepDive", "qa_rl"
 COLUMNS = ("question", "answer")
@@ -41,5 +40,4 @@ def hub_rows(split: str, eval_fraction: float, split_seed: int, revision: str | 
              "question": row["question"].rstrip(), "answer": str(row["answer"]).rstrip()} for row in table]
     if shuffle_seed is None:
         return rows
-    # the same permutation as Dataset.shuffle(seed=shuffle_seed), without copying the table
-    return [rows[i] for i in numpy.random.default_rng(shuffle_seed).permutation(len(rows))]
+    return [rows[i] for i in reference_order(len(rows), shuffle_seed)]

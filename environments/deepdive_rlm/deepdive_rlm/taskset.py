@@ -12,11 +12,16 @@ to the sub-LLMs in RLM mode. Worked example:
 Offline (`source = "offline"`) the questions are built from the bundled Wikipedia index with exact
 answers (see deepdive_rlm.offline), searched with the `local` backend and scored by exact match.
 
+The judge (rlm_env.judge, on verifiers' vf.Judge) sees the final answer with reasoning and a
+`\\boxed{}` wrapper removed and must reply a clear yes or no. `preset = "article"` reproduces the
+article's run: the seed-42 90/10 split's eval part in the order `Dataset.shuffle(seed=42)` gives,
+its first 50 questions, web search, judged by gpt-4.1-mini.
+
 Run it: `rlm-env eval deepdive-rlm -n 5` (SERPER_API_KEY and the judge's OPENAI_API_KEY set), or
 fully offline: `rlm-env eval deepdive-rlm --env-args '{"source": "offline"}' -n 5`.
 """
 
-from typing import Literal
+from typing import Any, Literal
 
 import verifiers.v1 as vf
 from pydantic import ConfigDict, Field, model_validator
@@ -27,6 +32,7 @@ from deepdive_rlm.scoring import exact_match
 from deepdive_rlm.tools import SearchConfig
 from deepdive_rlm.usage import query_redundancy, tool_usage
 from rlm_env import Ref, RLMTaskData
+from rlm_env.data import preset_defaults
 from rlm_env.judge import JudgeConfig, judged
 from rlm_env.scoring import final_answer
 
@@ -40,6 +46,12 @@ TIPS = (
     "the evidence agrees, put only the final answer (a name, title or value) in answer[\"content\"] and set "
     "answer[\"ready\"] = True."
 )
+
+ARTICLE = {"source": "hub", "split": "eval", "eval_fraction": 0.1, "split_seed": 42, "seed": 42, "shuffle": True,
+           "num_examples": 50, "search": {"backend": "serper", "max_results": 10, "max_page_chars": 20_000},
+           "task": {"reward": "judge", "judge": {"model": "gpt-4.1-mini"}}}
+"""The article's run: qa_rl split 90/10 with seed 42, the eval part shuffled with `Dataset.shuffle(seed=42)`,
+50 questions, Serper web search (10 results, pages cut at 20,000 characters), judged by gpt-4.1-mini."""
 
 
 class DeepDiveData(RLMTaskData):
@@ -96,6 +108,10 @@ class DeepDiveTask(vf.Task[DeepDiveData, vf.State, DeepDiveTaskConfig]):
 class DeepDiveConfig(vf.TasksetConfig):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
+    preset: Literal["ours", "article"] = "ours"
+    """`ours`: the defaults below. `article`: the article's run (seed-42 90/10 split, its eval part in
+    seed-42 `Dataset.shuffle` order, 50 questions, web search, judged by gpt-4.1-mini); fields you set
+    still win."""
     source: Literal["hub", "offline"] = "hub"
     """`hub`: zai-org/DeepDive qa_rl (or a local copy via `data_files`); `offline`: questions with exact answers
     built from a bundled Wikipedia index (no download, no API key)."""
@@ -112,7 +128,8 @@ class DeepDiveConfig(vf.TasksetConfig):
     num_examples: int | None = Field(default=50, ge=1)
     """How many tasks; None = all of the split."""
     shuffle: bool = True
-    """Shuffle hub rows with `seed` before taking `num_examples` (offline questions come in seeded order)."""
+    """Put hub rows in the order `datasets.Dataset.shuffle(seed)` gives them before taking `num_examples`
+    (offline questions come in seeded order)."""
     seed: int = 0
     """Seed for shuffling and for the offline question generator."""
     offline_kinds: list[Literal["title", "year", "bridge"]] = Field(default=list(KINDS), min_length=1)
@@ -122,6 +139,13 @@ class DeepDiveConfig(vf.TasksetConfig):
     """Search backend of the `search` and `open` tools, with its limits and cache."""
     task: DeepDiveTaskConfig = DeepDiveTaskConfig()
     """How each task is scored (`--env.taskset.task.<name>`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("preset") == "article":
+            return preset_defaults(values, ARTICLE)
+        return values
 
     @model_validator(mode="after")
     def _check(self) -> "DeepDiveConfig":

@@ -8,9 +8,7 @@ import itertools
 import math
 import warnings
 
-import numpy as np
-
-from rlm_env.data import load_rows
+from rlm_env.data import load_rows, reference_order
 
 HUB_PATH, HUB_CONFIG = "PrimeIntellect/INTELLECT-3-RL", "math"
 OFFLINE_HINT = ("Or run offline: --env-args '{\"source\": \"offline\"}' generates math problems with "
@@ -36,8 +34,8 @@ def hub_rows(split: str, revision: str | None, data_files: list[str] | None, dif
         low, high = min_avg_reward or 0.0, 1.0 if max_avg_reward is None else max_avg_reward
         keep = [i for i, value in enumerate(rows[difficulty_column])
                 if value is not None and not math.isnan(value) and low <= value <= high]
-    if shuffle:  # the permutation of datasets' Dataset.shuffle(seed), as the published math-python env used
-        keep = [keep[i] for i in np.random.default_rng(seed).permutation(len(keep))]
+    if shuffle:  # Dataset.shuffle(seed)'s order, as the published math-python env used
+        keep = [keep[i] for i in reference_order(len(keep), seed)]
     keep = keep[:count] if count else keep
     has_difficulty = difficulty_column in rows.column_names
     return [{"id": f"intellect3-math-{split}-{index}", "question": row["question"], "answer": row["answer"],

@@ -6,22 +6,28 @@ Worked examples (real INTELLECT-3-RL golds; some are stored with doubled backsla
 
     gold "\\frac{2}{5}"   reply "... so \boxed{0.4}"          -> 1.0
     gold "5\\sqrt{23}"    reply "\boxed{\sqrt{575}}"           -> 1.0
-    gold "388"            reply "The answer is 388."           -> 0.0 in standard mode (no box)
+    gold "388"            reply "The answer is 388."           -> 1.0 in standard mode (no box: the
+                                                                  whole reply goes to math_verify)
+    gold "388"            reply "It is 388 or 387."            -> 0.0 (math_verify reads the last value)
     gold "388"            answer["content"] = "388"            -> 1.0 in RLM mode (bare is fine)
+
+`preset = "article"` is the article's run: the first 50 rows after `Dataset.shuffle(seed=42)`
+of the whole train split (our defaults already select the same rows).
 
 Run it: `rlm-env eval math-python-rlm --env-args '{"source": "offline"}' -n 5`.
 """
 
 import asyncio
-from typing import Literal
+from typing import Any, Literal
 
 import verifiers.v1 as vf
 from pydantic import ConfigDict, Field, model_validator
 
 from math_python_rlm.data import OFFLINE_DATASETS, hub_rows, offline_rows
 from rlm_env import RLMTaskData
+from rlm_env.data import preset_defaults
 from rlm_env.harness import TRACE_INFO_KEY
-from rlm_env.scoring import VERIFY_TIMEOUT_S, extract_boxed, verify_math
+from rlm_env.scoring import VERIFY_TIMEOUT_S, extract_boxed, strip_think, verify_math
 
 PACKAGES = ["numpy", "scipy", "sympy"]
 PROMPT = ("Solve the math problem below. Do the calculations in Python instead of by hand (the standard "
@@ -34,6 +40,9 @@ TIPS = (
     "fresh models to solve the problem independently or to look for a flaw in your reasoning; compare "
     "their answers with yours. The answer is only the final expression, e.g. \\boxed{2\\sqrt{2}}, not a sentence."
 )
+ARTICLE = {"source": "hub", "split": "train", "seed": 42, "shuffle": True, "num_examples": 50}
+"""The article's run: INTELLECT-3-RL math train, `Dataset.shuffle(seed=42)`, the first 50 rows, no
+difficulty filter."""
 
 
 class MathPythonData(RLMTaskData):
@@ -53,12 +62,16 @@ class MathPythonTaskConfig(vf.TaskConfig):
 
 
 def final_answer(trace: vf.Trace) -> str | None:
-    r"""What gets verified: the last \boxed{} of the final reply. In RLM mode the reply is
-    `answer["content"]`, which counts bare too. None when there is no answer."""
-    reply = trace.last_reply
+    r"""What gets verified: the last \boxed{} of the final reply, reasoning (<think>) removed. Without
+    a box the whole reply counts, as in the article's runs: in RLM mode the reply is `answer["content"]`;
+    in standard mode it is the last message, handed to math_verify wrapped in one box as the reference
+    did (math_verify then reads its final answer-like expression, so naming several values is never
+    better than committing to the last). Under another harness a box is required. None when there is
+    no answer."""
+    reply = strip_think(trace.last_reply)
     answer = extract_boxed(reply)
     run = trace.info.get(TRACE_INFO_KEY)  # absent when another harness ran the task: box required
-    if answer is None and run is not None and run["mode"] == "rlm":
+    if answer is None and run is not None:
         answer = reply
     if answer is None or not answer.strip():
         return None
@@ -81,13 +94,16 @@ class MathPythonTask(vf.Task[MathPythonData, vf.State, MathPythonTaskConfig]):
 
     @vf.metric
     async def answer_parsed(self, trace: vf.Trace) -> float:
-        """1 if a final answer was found (a \\boxed{}, or in RLM mode a non-empty answer)."""
+        """1 if a final answer was found (a \\boxed{}, or a non-empty reply without one)."""
         return float(final_answer(trace) is not None)
 
 
 class MathPythonConfig(vf.TasksetConfig):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
+    preset: Literal["ours", "article"] = "ours"
+    """`ours`: the defaults below. `article`: the article's run (INTELLECT-3-RL math train, seed-42
+    `Dataset.shuffle`, the first 50 rows, no difficulty filter); fields you set still win."""
     source: Literal["hub", "offline"] = "hub"
     """`hub`: INTELLECT-3-RL `math` (or a local copy via `data_files`); `offline`: problems generated
     locally by reasoning-gym (no download)."""
@@ -108,13 +124,21 @@ class MathPythonConfig(vf.TasksetConfig):
     num_examples: int | None = Field(default=50, ge=1)
     """How many tasks; None = all that pass the filter (hub only; offline needs a number)."""
     shuffle: bool = True
-    """Shuffle the hub rows (with `seed`, after filtering) before taking `num_examples`."""
+    """Put the hub rows that pass the filter in the order `datasets.Dataset.shuffle(seed)` gives them, then
+    take `num_examples`."""
     seed: int = 42
     """Seed for shuffling (42, as in the published math-python eval) and for the offline generators."""
     offline_datasets: list[Literal[OFFLINE_DATASETS]] = Field(default=["gsm_symbolic"], min_length=1)
     """Offline source: reasoning-gym generators to mix evenly (GSM8K-style word problems by default)."""
     task: MathPythonTaskConfig = MathPythonTaskConfig()
     """How each task is scored (`--env.taskset.task.<name>`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("preset") == "article":
+            return preset_defaults(values, ARTICLE)
+        return values
 
     @model_validator(mode="after")
     def _check(self) -> "MathPythonConfig":

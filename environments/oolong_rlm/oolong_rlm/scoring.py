@@ -1,4 +1,5 @@
-"""Oolong scoring: the official rules of the Oolong benchmark, re-implemented.
+"""Oolong scoring: the official rules of the Oolong benchmark, re-implemented, made strict
+where the official rules would reward a wrong answer.
 
 Synth (oolong-synth, ``score_synth``).  The prediction is the text after the
 last ':' of the response, with ``*``, ``[`` and ``]`` removed and whitespace
@@ -8,28 +9,41 @@ The gold is a Python-literal one-element list string.
 
 * Exact string match scores 1.0.  Like the official scorer, this is
   CASE-SENSITIVE: "Label: spam" matches "['spam']", "Label: Spam" does not.
-* COMPARISON: whichever of "more common" / "less common" / "same frequency"
-  the prediction contains must also be contained in the gold
-  ("Answer: A is **more common than** B" vs "['more common than']" -> 1.0).
-  The official scorer only does this for predictions of 20+ characters;
-  we do it for all lengths (a lenient, deliberate simplification).
+* LABEL: when the question lists the labels ("... one of the labels: ham,
+  spam."), an answer that names two or more of them scores 0 -- "Label: ham
+  or spam", two "Label: ..." lines with different labels, or a colon-less
+  "it is either ham or spam" whose last word happens to be right (the
+  official last-colon and last-word rules would score the last two 1).
+* COMPARISON: the prediction must contain exactly one of "more common" /
+  "less common" / "same frequency", not negated ("not", "never", "no",
+  "n't" up to one word before it), and that phrase must be contained in the
+  gold ("Answer: A is **more common than** B" vs "['more common than']" ->
+  1.0; "A is not more common than B" and "more common or less common" -> 0).
+  Stricter than the official scorer, which maps any 20+ character prediction
+  containing a phrase to that phrase (so it rewards "not more common"); more
+  lenient in one harmless way: the official scorer applies containment only to
+  predictions of 20+ characters, we apply it at every length, so a short
+  answer in the requested form ("ham is more common") is not failed for being
+  short.
 * NUMERIC: ``0.75 ** abs(gold - pred)`` with ``pred = int(prediction)``
-  ("Answer: 5" vs "[7]" -> 0.5625; "Answer: five" -> 0.0).
+  ("Answer: 5" vs "[7]" -> 0.5625; "Answer: five" or "5 or 6" -> 0.0).
 * DATE: gold ``"[datetime.date(2023, 1, 6)]"`` is parsed with a regex (never
   eval); the prediction with ``dateutil`` (MM/DD/YYYY first, so "01/06/2023",
   "2023-01-06", "Jan 6, 2023" all -> 1.0).  A prediction missing the day or
   year ("January 2023") scores 0 instead of borrowing today's date.
-* LABEL, MONTH_YEAR ("['October 2022']"), USER ("[76063]" or "['76063']"):
-  exact string match only.
+* MONTH_YEAR ("['October 2022']"), USER ("[76063]" or "['76063']"): exact
+  string match only.
 
 Real (oolong-real D&D, ``score_real``).  The prediction is the content of the
 last ``\\boxed{...}`` (nested braces allowed, a ``\\text{...}`` wrapper
 removed); without a box the whole response is used (official fallback).
 Gold and prediction are parsed alike: ``int()`` first, else a comma-separated
 list, else a string.  int vs int -> ``0.75 ** abs(diff)``; str vs str ->
-case-insensitive exact; list vs list -> |gold & pred| / |gold| over trimmed,
-lower-cased, de-duplicated items ("\\boxed{Fire Bolt, shield}" vs
-"Fire Bolt, Shield, Mage Hand" -> 2/3); mismatched kinds -> 0.0.
+case-insensitive exact; list vs list -> |gold & pred| / max(|gold|, |pred|)
+over trimmed, lower-cased, de-duplicated items ("\\boxed{Fire Bolt, shield}" vs
+"Fire Bolt, Shield, Mage Hand" -> 2/3); mismatched kinds -> 0.0.  The official
+rule divides by |gold| only, so listing every name in the transcript scores 1;
+dividing by the longer list makes each wrong item cost as much as a missing one.
 
 A bad model answer scores 0.0; a malformed GOLD raises ValueError, because a
 grader must never turn its own data bug into a silent zero.
@@ -48,6 +62,10 @@ from rlm_env.scoring import extract_boxed
 COMPARISON_PHRASES = ("more common", "less common", "same frequency")
 ANSWER_TYPES = ("LABEL", "NUMERIC", "COMPARISON", "DATE", "MONTH_YEAR", "USER")
 _GOLD_DATE = re.compile(r"\[datetime\.date\((\d{1,4}), (\d{1,2}), (\d{1,2})\)\]")
+_LABEL_LIST = re.compile(r"one of the labels:\s*(.+?)\.?\s*$", re.MULTILINE)
+_COMPARISON = re.compile("|".join(COMPARISON_PHRASES))
+_LABEL_STATEMENT = re.compile(r"label\s*:([^\n]*)", re.IGNORECASE)
+_NEGATED = re.compile(r"(?:\b(?:not|never|no)|n't)\s+(?:\w+\s+)?$", re.IGNORECASE)
 
 
 def parse_synth_prediction(response: str) -> str:
@@ -60,6 +78,44 @@ def parse_synth_prediction(response: str) -> str:
         words = response.split()
         candidate = words[-1] if words else ""
     return candidate.replace("*", "").replace("[", "").replace("]", "").strip()
+
+
+def answer_region(response: str) -> str:
+    """The part of a response that states the answer: after the last ':', else all of it."""
+    return response.rsplit(":", 1)[1] if ":" in response else response
+
+
+def question_labels(question: str) -> list[str]:
+    """The label set a synth question lists ("... one of the labels: ham, spam."), or []."""
+    match = _LABEL_LIST.search(question)
+    return [label.strip() for label in match.group(1).split(",") if label.strip()] if match else []
+
+
+def stated_labels(response: str, labels: list[str]) -> set[str]:
+    """The labels a response gives as its answer: named in its answer region or on any
+    "Label: ..." line (so "Label: spam ... Label: ham" states two)."""
+    parts = [answer_region(response), *(m.group(1) for m in _LABEL_STATEMENT.finditer(response))]
+    return set().union(*(named_labels(part, labels) for part in parts))
+
+
+def named_labels(text: str, labels: list[str]) -> set[str]:
+    """Which of `labels` `text` names (whole words, any case; a label inside a longer one counts once)."""
+    if not labels:
+        return set()
+    by_length = sorted(labels, key=len, reverse=True)
+    pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, by_length)) + r")(?!\w)", re.IGNORECASE)
+    return {match.group(1).casefold() for match in pattern.finditer(text)}
+
+
+def comparison_phrase(prediction: str) -> str | None:
+    """The one comparison phrase a prediction states, or None when it states none, several
+    different ones, or a negated one ("not more common")."""
+    matches = list(_COMPARISON.finditer(prediction))
+    if len({m.group() for m in matches}) != 1:
+        return None
+    if any(_NEGATED.search(prediction[:m.start()]) for m in matches):
+        return None
+    return matches[0].group()
 
 
 def parse_synth_gold(gold: str) -> str | int | dt.date:
@@ -110,8 +166,9 @@ def _partial_credit(diff: int) -> float:
     return 0.75 ** abs(diff) if abs(diff) < 10_000 else 0.0
 
 
-def score_synth(response: str, gold: str, answer_type: str) -> float:
-    """Score one oolong-synth response; answer_type like 'ANSWER_TYPE.NUMERIC'."""
+def score_synth(response: str, gold: str, answer_type: str, question: str = "") -> float:
+    """Score one oolong-synth response; answer_type like 'ANSWER_TYPE.NUMERIC'. `question` supplies
+    the label set (LABEL answers naming two labels score 0)."""
     kind = answer_type.removeprefix("ANSWER_TYPE.")
     if kind not in ANSWER_TYPES:
         raise ValueError(f"unknown Oolong answer_type: {answer_type!r}")
@@ -131,12 +188,13 @@ def score_synth(response: str, gold: str, answer_type: str) -> float:
         raise ValueError(f"date gold answer for answer_type {answer_type!r}: {gold!r}")
 
     gold_text = str(gold_value)
+    if kind == "LABEL" and len(stated_labels(response, question_labels(question))) > 1:
+        return 0.0
     if pred == gold_text:
         return 1.0
     if kind == "COMPARISON":
-        for phrase in COMPARISON_PHRASES:
-            if phrase in pred:
-                return float(phrase in gold_text)
+        phrase = comparison_phrase(pred)
+        return float(phrase is not None and phrase in gold_text)
     return 0.0
 
 
@@ -168,6 +226,6 @@ def score_real(response: str, gold: str) -> float:
     if isinstance(gold_value, str) and isinstance(pred, str):
         return float(gold_value.lower() == pred.lower())
     if isinstance(gold_value, list) and isinstance(pred, list):
-        gold_set = {item.lower() for item in gold_value}
-        return len(gold_set & {item.lower() for item in pred}) / len(gold_set)
+        gold_set, pred_set = {item.lower() for item in gold_value}, {item.lower() for item in pred}
+        return len(gold_set & pred_set) / max(len(gold_set), len(pred_set))
     return 0.0

@@ -9,11 +9,14 @@ only in the REPL as `extra_data`; the question is the prompt. Worked example (sy
     answer    "Label: location"  -> 1.0 against gold "['location']"
     "Answer: 5" against gold "[7]" -> 0.75 ** 2 = 0.5625
 
+`preset = "article"` reproduces the article's runs: the validation split in the order
+`Dataset.shuffle(seed=42)` gives, the first 50 rows, every answer type, and the yes/no judge
+(gpt-5-mini) as the reward, since the article's Oolong figures came from that judge.
+
 Run it: `rlm-env eval oolong-rlm --env-args '{"source": "offline"}' -n 5`.
 """
 
-import random
-from typing import Literal
+from typing import Any, Literal
 
 import verifiers.v1 as vf
 from pydantic import ConfigDict, Field, model_validator
@@ -21,6 +24,7 @@ from pydantic import ConfigDict, Field, model_validator
 from oolong_rlm.data import CONTEXT_COLUMN, hub_rows, offline_rows
 from oolong_rlm.scoring import parse_synth_gold, score_real, score_synth
 from rlm_env import Ref, RLMTaskData
+from rlm_env.data import preset_defaults, reference_order
 from rlm_env.judge import JudgeConfig, judged
 from rlm_env.scoring import final_answer
 
@@ -33,6 +37,10 @@ TIPS = (
     "parse the replies. Aggregate with Python (collections.Counter), check the counts add up, and answer "
     "in exactly the form the question asks for."
 )
+ARTICLE = {"split": "validation", "seed": 42, "shuffle": True, "num_examples": 50, "drop_numeric": False,
+           "task": {"reward": "judge", "judge": {"model": "gpt-5-mini"}}}
+"""The article's runs: 50 validation rows after `Dataset.shuffle(seed=42)`, no answer-type filter,
+judged yes/no by gpt-5-mini."""
 
 
 class OolongData(RLMTaskData):
@@ -68,7 +76,7 @@ class OolongTask(vf.Task[OolongData, vf.State, OolongTaskConfig]):
                                 reward_name="oolong_score")
         if self.data.subset == "real":
             return score_real(final_answer(trace), self.data.answer)
-        return score_synth(final_answer(trace), self.data.answer, self.data.answer_type)
+        return score_synth(final_answer(trace), self.data.answer, self.data.answer_type, self.data.prompt or "")
 
     @vf.metric
     async def context_chars(self, trace: vf.Trace) -> float:
@@ -78,6 +86,10 @@ class OolongTask(vf.Task[OolongData, vf.State, OolongTaskConfig]):
 class OolongConfig(vf.TasksetConfig):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
+    preset: Literal["ours", "article"] = "ours"
+    """`ours`: the official Oolong rules as the reward, our defaults below. `article`: the article's run
+    settings (validation split, seed-42 `Dataset.shuffle`, 50 rows, all answer types, the yes/no judge
+    gpt-5-mini as the reward); fields you set still win."""
     source: Literal["hub", "offline"] = "hub"
     """`hub`: the real Oolong datasets (or a local copy via `data_files`); `offline`: Oolong-style
     tasks generated from a bundled Wikipedia corpus with topic labels (no download)."""
@@ -98,11 +110,12 @@ class OolongConfig(vf.TasksetConfig):
     answer_types: list[str] | None = None
     """Keep only these answer types (synth), e.g. ["ANSWER_TYPE.LABEL"]."""
     drop_numeric: bool = False
-    """Drop numeric counting questions (ANSWER_TYPE.NUMERIC)."""
+    """Drop numeric counting questions (ANSWER_TYPE.NUMERIC), as the reference environment now does by default."""
     num_examples: int | None = Field(default=50, ge=1)
     """How many tasks; None = all that pass the filters."""
     shuffle: bool = True
-    """Shuffle the rows (with `seed`) before taking `num_examples`."""
+    """Put the rows that pass the filters in the order `datasets.Dataset.shuffle(seed)` gives them, then
+    take `num_examples`."""
     seed: int = 0
     """Seed for shuffling and for the offline generator."""
     offline_context_chars: int = Field(default=8192, ge=2000)
@@ -111,6 +124,13 @@ class OolongConfig(vf.TasksetConfig):
     """Offline source: questions asked about each generated context."""
     task: OolongTaskConfig = OolongTaskConfig()
     """How each task is scored (`--env.taskset.task.<name>`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("preset") == "article":
+            return preset_defaults(values, ARTICLE)
+        return values
 
     @model_validator(mode="after")
     def _check(self) -> "OolongConfig":
@@ -128,7 +148,7 @@ class OolongTaskset(vf.Taskset[OolongTask, OolongConfig]):
         rows = self._offline() if c.source == "offline" else self._hub()
         rows = [r for r in rows if self._keep(r)]
         if c.shuffle:
-            random.Random(c.seed).shuffle(rows)
+            rows = [rows[i] for i in reference_order(len(rows), c.seed)]
         rows = rows[: c.num_examples] if c.num_examples else rows
         return [OolongTask(self._data(r), c.task) for r in rows]
 
