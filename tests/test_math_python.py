@@ -121,7 +121,9 @@ def test_a_1mb_adversarial_answer_scores_zero_within_the_time_limit(mode):
     start = time.monotonic()
     reward, metrics = score("3", ADVERSARIAL, mode=mode, timeout_s=2.0)
     assert reward == 0.0 and metrics["verify_timed_out"] == 1.0 and metrics["answer_parsed"] == 1.0
-    assert time.monotonic() - start < 2.0 + 3.0  # the limit, plus starting a fresh worker
+    # Killed at the limit rather than left to run: a wide bound, since a loaded CI machine is slow to
+    # start the fresh worker (an unkilled check of this answer runs for many minutes).
+    assert time.monotonic() - start < 60.0
 
 
 def test_a_hanging_short_answer_is_killed_and_the_next_check_still_works():
