@@ -397,8 +397,12 @@ def python_dirs(python: str) -> list[str]:
         paths = [sys.prefix, sys.base_prefix, sysconfig.get_paths()["purelib"],
                  sysconfig.get_paths()["platlib"], *site.getsitepackages()]
     else:
-        paths = json.loads(subprocess.run([python, "-c", query], capture_output=True, text=True,
-                                          check=True).stdout)
+        try:
+            paths = json.loads(subprocess.run([python, "-c", query], capture_output=True, text=True,
+                                              check=True, timeout=60).stdout)
+        except (OSError, subprocess.SubprocessError, ValueError) as error:
+            raise SandboxUnavailable(f"the REPL's Python {python} cannot run ({error}): set sandbox.python to "
+                                     "a working interpreter, or leave it unset for this one") from error
     paths.append(os.path.dirname(os.path.realpath(python)))
     paths = sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)} | {p for p in paths if os.path.isdir(p)})
     # Drop paths already covered by a parent in the list.

@@ -270,10 +270,12 @@ class ReplSession:
         except (TimeoutError, WorkerDied) as error:
             why = f"no reply within {c.start_timeout_s:g} s" if isinstance(error, TimeoutError) else str(error)
             stderr = await _drain(self._process)
+            await self.host.stop_worker()
             raise ReplInfraError(f"REPL worker failed to start ({why}): {stderr[-2000:]}") from error
-        if isinstance(frame, _Error):
-            raise ReplInfraError(f"REPL worker failed to start: {frame.message}")
         if not isinstance(frame, _Ready):
+            await self.host.stop_worker()
+            if isinstance(frame, _Error):
+                raise ReplInfraError(f"REPL worker failed to start: {frame.message}")
             raise ReplInfraError(f"REPL worker sent a {frame.type!r} frame instead of ready")
 
     async def _serve_cell(self) -> _Result:

@@ -282,9 +282,9 @@ def normalise_answer(value, max_chars: int) -> tuple[dict, set[str]]:
     The fixes are "shape" (not a dict of str content and bool ready), "long" (content cut to
     max_chars) and "encoding" (lone surrogates replaced)."""
     fixed: set[str] = set()
-    if value is None:
-        value = {"content": "", "ready": False}
-    if isinstance(value, dict):
+    if value is None:  # rebound to None, or deleted
+        value, fixed = {"content": "", "ready": False}, {"shape"}
+    elif isinstance(value, dict):
         # dict's own methods: a subclass may have replaced them
         content, ready = dict.get(value, "content", ""), dict.get(value, "ready", False)
         if type(value) is not dict or set(dict.keys(value)) != {"content", "ready"} or type(content) is not str \
@@ -361,6 +361,13 @@ def load_extra_data(path: str | None):
         return json.load(f) if path.endswith(".json") else f.read()
 
 
+def _point_at_devnull(fd: int) -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    if devnull != fd:  # when `fd` was closed, the open may have reused it
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
 def _make_capture_file() -> int:
     """An anonymous file for cell output: nothing on disk the model could delete or replace."""
     import fcntl
@@ -435,10 +442,8 @@ class Supervisor:
         # this process prints by mistake can reach the host's channel.
         self.host = FrameReader(os.dup(0), HOST_FRAME_LIMIT)
         self.host_out = os.dup(1)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        os.dup2(devnull, 0)
-        os.dup2(devnull, 1)
-        os.close(devnull)
+        _point_at_devnull(0)
+        _point_at_devnull(1)
         self.capture_fd = _make_capture_file()
         self.config: dict = {}
         self.data = None
@@ -571,6 +576,10 @@ class Supervisor:
                 self.answer = frame["answer"]
                 output, cut = self.read_output()
                 return self.result_frame(output, cut, frame["notes"], restarts)
+            if frame["type"] == "error" and type(frame.get("message")) is str:
+                last = (frame["message"].strip().splitlines() or [""])[-1][:300]
+                return restart(f"the REPL's executor failed ({clean_text(last)[0]}); the cell's code may have "
+                               "changed something it relies on")
             if frame["type"] != "llm_batch":
                 return restart(f"the cell's code sent the REPL an out-of-turn {frame['type']!r} message")
             waited, reply, broken = self.relay_batch(frame)
@@ -766,9 +775,7 @@ class Executor:
 
     def _isolate(self, supervisor: Supervisor) -> None:
         keep = {self.reader.fd, self.write_fd, self.capture_fd}
-        devnull = os.open(os.devnull, os.O_RDWR)
-        os.dup2(devnull, 0)
-        os.close(devnull)
+        _point_at_devnull(0)
         os.dup2(self.capture_fd, 1)
         os.dup2(self.capture_fd, 2)
         for entry in os.listdir("/proc/self/fd"):  # above all the supervisor's protocol descriptors
@@ -874,9 +881,7 @@ class Executor:
         import io
 
         try:
-            devnull = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(devnull, 0)
-            os.close(devnull)
+            _point_at_devnull(0)
             os.dup2(self.capture_fd, 1)
             os.dup2(self.capture_fd, 2)
         except OSError:
