@@ -22,7 +22,9 @@ def backend(request) -> str:
 @contextlib.asynccontextmanager
 async def open_repl(backend: str, extra_data=None, llm_batch=None, sandbox: SandboxConfig | None = None,
                     **repl_config):
-    config = (sandbox or SandboxConfig()).model_copy(update={"backend": backend})
+    # The `none` backend is the unsafe path: tests that run it say so, as a user would have to.
+    config = (sandbox or SandboxConfig()).model_copy(update={"backend": backend,
+                                                             "accept_no_isolation": backend == "none"})
     session = ReplSession(LocalSandbox(config), ReplConfig(**repl_config), llm_batch=llm_batch)
     await session.start(extra_data)
     try:

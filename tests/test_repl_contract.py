@@ -253,13 +253,74 @@ def test_protocol_survives_fake_frames_on_stdout(backend):
     run(scenario())
 
 
-def test_garbage_on_the_protocol_channel_is_an_infrastructure_error(backend):
+def test_garbage_from_the_cells_process_restarts_it_and_is_recorded(backend):
     async def scenario():
         async with open_repl(backend) as repl:
-            # The model would have to hunt down the private protocol descriptor to do this.
+            # The model would have to hunt down the executor's channel to the supervisor to do this.
             code = "import os\nfor fd in range(3, 10):\n    try: os.write(fd, b'garbage\\n')\n    except OSError: pass"
-            with pytest.raises(ReplInfraError, match="garbled frame"):
-                await repl.execute(code)
+            result = await repl.execute(code)
+            assert result.restarted and not result.timed_out
+            assert result.restart_reason == "the cell's code sent the REPL a malformed message (not JSON)"
+            assert repl.stats.restart_reasons == [result.restart_reason]
+            assert (await repl.execute("1 + 1")).output == "2\n"
+
+    run(scenario())
+
+
+def test_time_in_llm_batch_does_not_count_against_the_cell_timeout(backend):
+    async def slow(prompts):
+        await asyncio.sleep(2.5)
+        return ["late"] * len(prompts)
+
+    async def scenario():
+        async with open_repl(backend, llm_batch=slow, cell_timeout_s=1) as repl:
+            result = await repl.execute("before = 1\nreplies = llm_batch(['a']) + llm_batch(['b'])\nreplies")
+            assert not result.timed_out and not result.restarted
+            assert result.output == "['late', 'late']\n" and result.seconds >= 5
+            assert (await repl.execute("before")).output == "1\n"
+            assert repl.stats.llm_batch_seconds >= 5
+
+    run(scenario())
+
+
+def test_cell_time_outside_batches_still_counts(backend):
+    async def quick(prompts):
+        await asyncio.sleep(1)
+        return ["ok"] * len(prompts)
+
+    async def scenario():
+        async with open_repl(backend, llm_batch=quick, cell_timeout_s=1.5) as repl:
+            # 0.9 s + a batch + 0.9 s: each part fits, the cell's own 1.8 s does not.
+            result = await repl.execute("import time\ntime.sleep(0.9)\nllm_batch(['a'])\ntime.sleep(0.9)")
+            assert result.timed_out and result.restart_reason == "the cell ran past the 1.5 s timeout"
+
+    run(scenario())
+
+
+def test_batches_from_several_threads_run_one_after_another(backend):
+    async def handler(prompts):
+        await asyncio.sleep(0.1)
+        return [p.upper() for p in prompts]
+
+    async def scenario():
+        async with open_repl(backend, llm_batch=handler) as repl:
+            code = ("from concurrent.futures import ThreadPoolExecutor\n"
+                    "with ThreadPoolExecutor(4) as pool:\n"
+                    "    replies = list(pool.map(lambda p: llm_batch([p])[0], 'abcdefgh'))\n"
+                    "''.join(replies)")
+            assert (await repl.execute(code)).output == "'ABCDEFGH'\n"
+            assert repl.stats.llm_batches == 8
+
+    run(scenario())
+
+
+def test_a_timed_out_cell_shows_its_output_so_far_and_keeps_files(backend):
+    async def scenario():
+        async with open_repl(backend, cell_timeout_s=1.5) as repl:
+            result = await repl.execute("open('notes.txt', 'w').write('kept')\nprint('step 1', flush=True)\n"
+                                        "while True:\n    pass")
+            assert result.timed_out and result.output.startswith("step 1\n[The REPL was restarted")
+            assert (await repl.execute("open('notes.txt').read()")).output == "'kept'\n"
 
     run(scenario())
 

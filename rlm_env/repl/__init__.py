@@ -1,6 +1,6 @@
 """The sandboxed, persistent Python REPL that the root model's code runs in."""
 
-from rlm_env.repl.sandbox import LocalSandbox, SandboxConfig
+from rlm_env.repl.sandbox import LocalSandbox, SandboxConfig, SandboxUnavailable
 from rlm_env.repl.session import CellResult, ReplConfig, ReplInfraError, ReplSession, ReplStats, WorkerHost
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "ReplSession",
     "ReplStats",
     "SandboxConfig",
+    "SandboxUnavailable",
     "WorkerHost",
 ]
