@@ -44,8 +44,8 @@ What it does not cover:
 - Without a usable cgroup (see rlm_env.repl.cgroups for when that is), memory is limited per
   process (address space), not per sandbox: N processes may use N times ``memory_mb``, which
   the process limit bounds; a warning says so once.
-- Kernel exploits and side channels are out of scope. Remote runtimes (docker, prime,
-  modal) bring their own isolation; there the worker only applies the rlimits.
+- Kernel exploits and side channels are out of scope. Remote runtimes (docker, prime; modal
+  on verifiers 0.4.0) bring their own isolation; there the worker only applies the rlimits.
 """
 
 import asyncio
