@@ -22,7 +22,8 @@ from typing import Any
 import verifiers.v1 as vf
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rlm_env.client import ChatClient, ProviderError
+from rlm_env.client import ChatClient
+from rlm_env.errors import ProviderError, ScoringError
 
 PLACEHOLDERS = ("question", "answer", "response")
 DEFAULT_PROMPT = (
@@ -39,8 +40,8 @@ _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 _WORD = re.compile(r"[a-z]+")
 
 
-class JudgeError(RuntimeError):
-    """The judge gave no verdict: an infrastructure error on the rollout, never a zero reward."""
+class JudgeError(ScoringError):
+    """The judge gave no verdict: a scoring error on the rollout (verifiers' TaskError), never a zero."""
 
 
 class JudgeConfig(BaseModel):

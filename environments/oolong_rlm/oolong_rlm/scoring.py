@@ -31,8 +31,9 @@ case-insensitive exact; list vs list -> |gold & pred| / |gold| over trimmed,
 lower-cased, de-duplicated items ("\\boxed{Fire Bolt, shield}" vs
 "Fire Bolt, Shield, Mage Hand" -> 2/3); mismatched kinds -> 0.0.
 
-A bad model answer scores 0.0; a malformed GOLD raises ValueError, because a
-grader must never turn its own data bug into a silent zero.
+A bad model answer scores 0.0; a malformed GOLD (or answer type) raises
+MalformedGold, a ScoringError recorded on the rollout, because a grader must
+never turn its own data bug into a silent zero.
 """
 
 from __future__ import annotations
@@ -43,11 +44,16 @@ import re
 
 import dateutil.parser
 
+from rlm_env import ScoringError
 from rlm_env.scoring import extract_boxed
 
 COMPARISON_PHRASES = ("more common", "less common", "same frequency")
 ANSWER_TYPES = ("LABEL", "NUMERIC", "COMPARISON", "DATE", "MONTH_YEAR", "USER")
 _GOLD_DATE = re.compile(r"\[datetime\.date\((\d{1,4}), (\d{1,2}), (\d{1,2})\)\]")
+
+
+class MalformedGold(ScoringError, ValueError):
+    """The task's gold answer (or answer type) cannot be scored against: a data bug, not the model's."""
 
 
 def parse_synth_prediction(response: str) -> str:
@@ -63,24 +69,24 @@ def parse_synth_prediction(response: str) -> str:
 
 
 def parse_synth_gold(gold: str) -> str | int | dt.date:
-    """Parse a gold answer string; raises ValueError when it is malformed."""
+    """Parse a gold answer string; raises MalformedGold (a ValueError) when it is malformed."""
     if not isinstance(gold, str):
-        raise ValueError(f"gold answer must be a string, got {type(gold).__name__}")
+        raise MalformedGold(f"gold answer must be a string, got {type(gold).__name__}")
     text = gold.strip()
     if text.startswith("[datetime.date("):
         m = _GOLD_DATE.fullmatch(text)
         if m is None:
-            raise ValueError(f"malformed DATE gold answer: {gold!r}")
+            raise MalformedGold(f"malformed DATE gold answer: {gold!r}")
         return dt.date(*(int(g) for g in m.groups()))  # ValueError on bad day/month
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError) as err:
-        raise ValueError(f"gold answer is not a Python literal: {gold!r}") from err
+        raise MalformedGold(f"gold answer is not a Python literal: {gold!r}") from err
     if not isinstance(value, list) or len(value) == 0:
-        raise ValueError(f"gold answer must be a non-empty list literal: {gold!r}")
+        raise MalformedGold(f"gold answer must be a non-empty list literal: {gold!r}")
     first = value[0]
     if not isinstance(first, (str, int)):  # bool is an int: 'True' labels still work
-        raise ValueError(f"gold answer element must be str or int: {gold!r}")
+        raise MalformedGold(f"gold answer element must be str or int: {gold!r}")
     return first
 
 
@@ -114,21 +120,21 @@ def score_synth(response: str, gold: str, answer_type: str) -> float:
     """Score one oolong-synth response; answer_type like 'ANSWER_TYPE.NUMERIC'."""
     kind = answer_type.removeprefix("ANSWER_TYPE.")
     if kind not in ANSWER_TYPES:
-        raise ValueError(f"unknown Oolong answer_type: {answer_type!r}")
+        raise MalformedGold(f"unknown Oolong answer_type: {answer_type!r}")
     gold_value = parse_synth_gold(gold)
     pred = parse_synth_prediction(response)
 
     if kind == "DATE":
         if not isinstance(gold_value, dt.date):
-            raise ValueError(f"DATE gold answer is not a date: {gold!r}")
+            raise MalformedGold(f"DATE gold answer is not a date: {gold!r}")
         return float(parse_date(pred) == gold_value)
     if kind == "NUMERIC":
         if isinstance(gold_value, str) and _parse_int(gold_value) is None:
-            raise ValueError(f"NUMERIC gold answer is not an integer: {gold!r}")
+            raise MalformedGold(f"NUMERIC gold answer is not an integer: {gold!r}")
         pred_int = _parse_int(pred)
         return 0.0 if pred_int is None else _partial_credit(int(gold_value) - pred_int)
     if isinstance(gold_value, dt.date):
-        raise ValueError(f"date gold answer for answer_type {answer_type!r}: {gold!r}")
+        raise MalformedGold(f"date gold answer for answer_type {answer_type!r}: {gold!r}")
 
     gold_text = str(gold_value)
     if pred == gold_text:
@@ -154,10 +160,10 @@ def parse_real_answer(text: str) -> int | str | list[str]:
 def score_real(response: str, gold: str) -> float:
     """Score one oolong-real (D&D) response against its plain-string gold."""
     if not isinstance(gold, str):
-        raise ValueError(f"D&D gold answer must be a string, got {type(gold).__name__}")
+        raise MalformedGold(f"D&D gold answer must be a string, got {type(gold).__name__}")
     gold_value = parse_real_answer(gold)
     if gold_value in ("", []):
-        raise ValueError(f"malformed D&D gold answer: {gold!r}")
+        raise MalformedGold(f"malformed D&D gold answer: {gold!r}")
     boxed = extract_boxed(response)
     text = response.strip() if boxed is None else boxed.strip()
     m = re.fullmatch(r"\\text\{(.*)\}", text, flags=re.DOTALL)
