@@ -228,7 +228,11 @@ class FakeOpenAI:
 
     def __init__(self, root: Callable[[dict], Any] | None = None, sub: Callable[[dict], Any] | None = None,
                  is_sub: Callable[[dict], bool] = is_sub_llm, prompt_tokens: int = 100, completion_tokens: int = 10,
-                 tokenizer_dir: Path | None = None, max_model_len: int = 32768, faults: Faults | None = None) -> None:
+                 tokenizer_dir: Path | None = None, max_model_len: int = 32768, faults: Faults | None = None,
+                 keep_requests: bool = True) -> None:
+        self.keep_requests = keep_requests
+        """Keep every request body in `requests` (a long soak turns it off to bound memory)."""
+        self.requests_served = 0
         self.faults = faults
         """Fault injection for chat requests; None (or reassigned to None) turns it off."""
         self.injected: collections.Counter = collections.Counter()
@@ -347,7 +351,9 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 body["_headers"] = dict(self.headers)
                 with fake._lock:
-                    fake.requests.append(body)
+                    if fake.keep_requests:
+                        fake.requests.append(body)
+                    fake.requests_served += 1
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                 try:
