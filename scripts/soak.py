@@ -44,11 +44,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the scripted server and the taskset are test doubles
 
-from fake_openai import FAULT_KINDS, FakeOpenAI, Faults, code, text  # noqa: E402
+from fake_openai import FAULT_KINDS, FakeOpenAI, Faults, code, text
 
 ENV_ID = "sum-numbers-rlm"
 API_KEY_VAR = "RLM_ENV_SOAK_API_KEY"
@@ -105,7 +106,7 @@ def _serve(conn) -> None:
 
 
 class ServerProcess:
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> Self:
         context = multiprocessing.get_context("fork")  # before any event loop or sandbox exists
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(child,), daemon=True)
@@ -143,8 +144,15 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def open_fds() -> dict[int, str]:
+    """This process's open file descriptors and what each points at."""
+    fds = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue  # the listing's own descriptor, closed by now
+    return fds
 
 
 def rss_bytes(pid: int) -> int:
@@ -163,7 +171,7 @@ class RssSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -206,16 +214,21 @@ class Report:
     server: dict = field(default_factory=dict)
     seconds: float = 0.0
     leftover_processes: list[str] = field(default_factory=list)
-    fds_before: int = 0
-    fds_after: int = 0
+    fds_before: dict[int, str] = field(default_factory=dict)
+    fds_after: dict[int, str] = field(default_factory=dict)
     leftover_dirs: list[str] = field(default_factory=list)
     peak_rss_mib: float = 0.0
     peak_total_rss_mib: float = 0.0
 
     @property
+    def new_fds(self) -> list[str]:
+        return [f"{fd} -> {target}" for fd, target in sorted(self.fds_after.items())
+                if self.fds_before.get(fd) != target]
+
+    @property
     def ok(self) -> bool:
         return (not self.lost and not self.mis_scored and not self.untyped and not self.reference_failures
-                and not self.leftover_processes and self.fds_after <= self.fds_before and not self.leftover_dirs
+                and not self.leftover_processes and not self.new_fds and not self.leftover_dirs
                 and not self.server.get("failures") and self.started == self.rollouts
                 and self.scored + self.mis_scored + sum(self.typed.values()) == self.rollouts)
 
@@ -342,10 +355,10 @@ def format_report(r: Report) -> str:
     kinds = ", ".join(f"{kind} {injected[kind]} (root {by_route[kind]['root']}, sub {by_route[kind]['sub']})"
                       for kind in FAULT_KINDS if injected[kind])
     lines = [
-        f"soak: {r.rollouts} rollouts at concurrency {r.concurrency}, {ENV_ID} in rlm mode, {r.tasks} tasks; "
-        f"faults: {mix}",
-        f"requests served: {r.server.get('requests', 0)}; faults injected: {sum(injected.values())}"
-        + (f" ({kinds})" if kinds else ""),
+        (f"soak: {r.rollouts} rollouts at concurrency {r.concurrency}, {ENV_ID} in rlm mode, {r.tasks} tasks; "
+         f"faults: {mix}"),
+        (f"requests served: {r.server.get('requests', 0)}; faults injected: {sum(injected.values())}"
+         + (f" ({kinds})" if kinds else "")),
         f"{'rollouts started':<44}{r.started:>6}",
         f"{'  scored, reward as in the fault-free run':<44}{r.scored:>6}",
         f"{'  scored, reward differs (mis-scored)':<44}{r.mis_scored:>6}",
@@ -355,13 +368,14 @@ def format_report(r: Report) -> str:
         f"stop reasons: {', '.join(f'{k} {v}' for k, v in r.stop_reasons.most_common())}",
         f"rollouts whose model was shown a failed sub-LLM call: {r.saw_sub_errors}",
         f"time: {r.seconds:.1f} s, {r.rollouts / r.seconds if r.seconds else 0:.2f} rollouts/s",
-        f"after the run: leftover processes {len(r.leftover_processes)}, open file descriptors "
-        f"{r.fds_before} -> {r.fds_after}, leftover temp dirs {len(r.leftover_dirs)}",
-        f"peak RSS: the host process {r.peak_rss_mib:.0f} MiB; with its REPL workers and other children "
-        f"{r.peak_total_rss_mib:.0f} MiB (sampled each second)",
+        (f"after the run: leftover processes {len(r.leftover_processes)}, open file descriptors "
+         f"{len(r.fds_before)} -> {len(r.fds_after)} ({len(r.new_fds)} new), leftover temp dirs {len(r.leftover_dirs)}"),
+        (f"peak RSS: the host process {r.peak_rss_mib:.0f} MiB; with its REPL workers and other children "
+         f"{r.peak_total_rss_mib:.0f} MiB (sampled each second)"),
     ]
     for title, items in (("reference run failures", r.reference_failures), ("lost", r.lost),
-                         ("leftover processes", r.leftover_processes), ("leftover temp dirs", r.leftover_dirs),
+                         ("leftover processes", r.leftover_processes), ("new file descriptors", r.new_fds),
+                         ("leftover temp dirs", r.leftover_dirs),
                          ("server failures", r.server.get("failures", []))):
         if items:
             lines.append(f"{title} ({len(items)}): " + "; ".join(items[:5]) + (" ..." if len(items) > 5 else ""))

@@ -26,5 +26,5 @@ def test_short_soak_with_faults_loses_nothing_and_leaks_nothing():
     assert set(report.typed) <= {"ProviderError"}
     assert report.scored + sum(report.typed.values()) == 50
     assert not report.leftover_processes and not report.leftover_dirs
-    assert report.fds_after <= report.fds_before
+    assert not report.new_fds
     assert report.ok
