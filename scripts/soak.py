@@ -19,7 +19,8 @@ rollout must be accounted for: scored with the reference reward, or recorded wit
 (rlm_env.errors). Printed: rollouts started / scored / mis-scored (reward differs from the
 fault-free run) / recorded with a typed error / with an untyped one / lost (neither), the
 injected faults, rollouts per second, and after the run the leftover processes (descendants of
-this process), the growth in its open file descriptors, the temp directories of the run left
+this process), the file descriptors it opened during the run and did not close (compared
+before and after verifiers' serving block), the temp directories of the run left
 behind (REPL work dirs, runtime dirs) and the peak RSS (of this process, and of it together with
 its REPL workers). The scripted server runs in a child process so as not to count as the host. Exit status 1 if anything is lost,
 mis-scored, untyped or leaked.
@@ -145,14 +146,36 @@ def descendants(pid: int) -> set[int]:
 
 
 def open_fds() -> dict[int, str]:
-    """This process's open file descriptors and what each points at."""
+    """This process's open file descriptors and what each points at (sockets by their addresses)."""
+    sockets = socket_names()
     fds = {}
     for name in os.listdir("/proc/self/fd"):
         try:
-            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+            target = os.readlink(f"/proc/self/fd/{name}")
         except OSError:
             continue  # the listing's own descriptor, closed by now
+        inode = target.removeprefix("socket:[").removesuffix("]")
+        fds[int(name)] = f"{target} {sockets[inode]}" if inode in sockets else target
     return fds
+
+
+TCP_STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "0A": "LISTEN"}
+
+
+def socket_names() -> dict[str, str]:
+    """Socket inode -> "tcp local -> remote STATE" for this process's TCP sockets."""
+    names = {}
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/self/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            ports = [int(address.rsplit(":", 1)[1], 16) for address in (local, remote)]
+            names[inode] = f"tcp :{ports[0]} -> :{ports[1]} {TCP_STATES.get(state, state)}"
+    return names
 
 
 def rss_bytes(pid: int) -> int:
@@ -212,6 +235,7 @@ class Report:
     saw_sub_errors: int = 0
     reference_failures: list[str] = field(default_factory=list)
     server: dict = field(default_factory=dict)
+    server_url: str = ""
     seconds: float = 0.0
     leftover_processes: list[str] = field(default_factory=list)
     fds_before: dict[int, str] = field(default_factory=dict)
@@ -253,6 +277,7 @@ async def _run(server: ServerProcess, report: Report, harness_args: dict, read_t
     ctx = vf.ModelContext(model="fake-model", client=vf.EvalClientConfig(
         base_url=server.base_url, api_key_var=API_KEY_VAR, timeout={"read": read_timeout_s}))
     semaphore = asyncio.Semaphore(report.concurrency)
+    report.server_url = server.base_url
     runtime_dirs: list[str] = []
 
     async def one(slot):
@@ -265,6 +290,9 @@ async def _run(server: ServerProcess, report: Report, harness_args: dict, read_t
                 runtime_dirs.append(trace.agent.runtime.id)
         return episode
 
+    # Open descriptors are compared across the whole serving block: verifiers' interception pool
+    # grows a server per 32 rollouts in flight and keeps it until serving ends, by design.
+    report.fds_before = open_fds()
     async with env.serving():
         reference: dict[str, float | None] = {}
         for task, episode in zip(tasks, await asyncio.gather(*(one(s) for t in tasks for s in env.slots(t)))):
@@ -276,7 +304,6 @@ async def _run(server: ServerProcess, report: Report, harness_args: dict, read_t
         await asyncio.sleep(1)  # let the reference pass's processes be reaped
         me = os.getpid()
         processes_before = descendants(me) - {server.process.pid}
-        report.fds_before = open_fds()
         per_task = math.ceil(report.rollouts / len(tasks))
         slots = [(task, slot) for task in tasks for slot in env.slots(task, per_task)][: report.rollouts]
         server.call("faults", report.faults)
@@ -312,7 +339,8 @@ async def _run(server: ServerProcess, report: Report, harness_args: dict, read_t
         await asyncio.sleep(1)  # the last rollouts' processes are reaped by their runtimes
         report.leftover_processes = [f"{pid} {describe(pid)}" for pid in
                                      sorted(descendants(me) - processes_before - {server.process.pid})]
-        report.fds_after = open_fds()
+    await asyncio.sleep(1)  # connections closed by the teardown finish closing
+    report.fds_after = open_fds()
     report.leftover_dirs = sorted(str(p) for p in private_tmp.iterdir()) + [d for d in runtime_dirs if Path(d).exists()]
 
 
@@ -357,7 +385,8 @@ def format_report(r: Report) -> str:
     lines = [
         (f"soak: {r.rollouts} rollouts at concurrency {r.concurrency}, {ENV_ID} in rlm mode, {r.tasks} tasks; "
          f"faults: {mix}"),
-        (f"requests served: {r.server.get('requests', 0)}; faults injected: {sum(injected.values())}"
+        (f"server {r.server_url}; requests served: {r.server.get('requests', 0)}; "
+         f"faults injected: {sum(injected.values())}"
          + (f" ({kinds})" if kinds else "")),
         f"{'rollouts started':<44}{r.started:>6}",
         f"{'  scored, reward as in the fault-free run':<44}{r.scored:>6}",
