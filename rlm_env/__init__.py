@@ -15,9 +15,11 @@ _EXPORTS = {
     "Ref": "rlm_env.task_data",
     "ReplConfig": "rlm_env.repl",
     "SandboxConfig": "rlm_env.repl",
+    "ScoringError": "rlm_env.errors",
     "SubLLMConfig": "rlm_env.sub_llm",
     "Tool": "rlm_env.tools",
     "ToolError": "rlm_env.tools",
+    "ToolUnavailable": "rlm_env.errors",
 }
 
 __all__ = list(_EXPORTS)

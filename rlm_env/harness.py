@@ -21,6 +21,7 @@ from pydantic import ConfigDict
 
 from rlm_env import compat
 from rlm_env.client import ChatClient
+from rlm_env.errors import INFRA_ERRORS, as_rollout_error
 from rlm_env.loop import INFRA_STOPS, Budgets, LoopResult, run_chat_loop, run_rlm_loop
 from rlm_env.metrics import rollout_metrics
 from rlm_env.prompts import PYTHON_TOOL_NAME, DataInfo, python_tool_schema, rlm_system_prompt, with_env_tips
@@ -77,12 +78,16 @@ class RLMHarness(vf.Harness[RLMHarnessConfig]):
                 result = await run.rlm(runtime, task, system, prompt_text)
             else:
                 result = await run.standard(runtime, task, system, prompt_text)
+        except INFRA_ERRORS as error:  # before or after the loop: REPL start or close, tool set-up
+            raise as_rollout_error(error) from error
         finally:
             await run.close_clients()
         run.record(result)
         if result.stop_reason in INFRA_STOPS:
-            # Recorded on the trace as a typed error (the rollout is data, not a zero reward).
-            raise RuntimeError(f"{result.stop_reason}: {result.error}")
+            # Verifiers records the typed error on the trace and leaves the rollout unscored (rlm_env.errors).
+            if isinstance(result.cause, INFRA_ERRORS):
+                raise as_rollout_error(result.cause) from result.cause
+            raise result.cause  # a ProviderError, verifiers' own type
         return vf.ProgramResult(exit_code=0, stdout=result.answer, stderr="")
 
     @vf.metric

@@ -33,6 +33,7 @@ import openai
 import verifiers.v1 as vf
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rlm_env.errors import ScoringError
 from rlm_env.scoring import extract_boxed, strip_think
 
 PLACEHOLDERS = ("question", "answer", "response")
@@ -51,8 +52,8 @@ _RETRY_BACKOFF_S = 0.5  # first retry delay, doubled each time (a judge endpoint
 _RETRIED_STATUS = (408, 409, 429)  # request timeout, lock conflict, rate limit (and every 5xx)
 
 
-class JudgeError(RuntimeError):
-    """The judge gave no verdict: an infrastructure error on the rollout, never a zero reward."""
+class JudgeError(ScoringError):
+    """The judge gave no verdict: a scoring error on the rollout (verifiers' TaskError), never a zero."""
 
 
 class JudgeConfig(BaseModel):

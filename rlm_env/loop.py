@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rlm_env.client import ChatClient, ContextOverflowError, ProviderError
+from rlm_env.client import ChatClient
+from rlm_env.errors import ContextOverflowError, ProviderError, ToolUnavailable
 from rlm_env.prompts import (
     CONTEXT_WARNING,
     PROSE_REMINDER,
@@ -38,8 +39,10 @@ StopReason = Literal[
     "context_overflow",  # the prompt no longer fits the model's window
     "provider_error",  # infrastructure: the model endpoint failed
     "repl_error",  # infrastructure: the REPL machinery failed
+    "tool_error",  # infrastructure: a tool cannot work at all
 ]
-INFRA_STOPS = ("provider_error", "repl_error")
+INFRA_STOPS = ("provider_error", "repl_error", "tool_error")
+"""Stops for an infrastructure failure: the harness records them as typed errors (rlm_env.errors)."""
 
 
 class Budgets(BaseModel):
@@ -82,7 +85,9 @@ class LoopResult:
     wall_seconds: float = 0.0
     context_warned: bool = False
     error: str | None = None
-    """Set for infrastructure failures (provider or REPL), never for the model's mistakes."""
+    """Set for infrastructure failures (provider, REPL, tool), never for the model's mistakes."""
+    cause: BaseException | None = field(default=None, repr=False)
+    """The exception behind `error`, raised again by the harness as a typed rollout error."""
 
 
 class _Loop:
@@ -136,9 +141,11 @@ class _Loop:
         except ContextOverflowError:
             r.stop_reason = "context_overflow"
         except ProviderError as error:
-            r.stop_reason, r.error = "provider_error", str(error)
+            r.stop_reason, r.error, r.cause = "provider_error", str(error), error
         except ReplInfraError as error:
-            r.stop_reason, r.error = "repl_error", str(error)
+            r.stop_reason, r.error, r.cause = "repl_error", str(error), error
+        except ToolUnavailable as error:
+            r.stop_reason, r.error, r.cause = "tool_error", str(error), error
         r.wall_seconds = time.monotonic() - self.started
         return r
 

@@ -27,6 +27,8 @@ import time
 import unicodedata
 from dataclasses import dataclass
 
+from rlm_env.errors import ScoringError
+
 VERIFY_TIMEOUT_S = 10.0  # a typical check takes milliseconds; the slack is for loaded machines
 _BOXED_OPEN = re.compile(r"\\boxed\{")
 _BRACE = re.compile(r"[{}]")
@@ -106,8 +108,8 @@ class VerifyResult:
     """Wall time from handing the answer to the worker to its verdict (or to the kill)."""
 
 
-class VerifierError(RuntimeError):
-    """The math verifier itself failed: not the model's fault, never a zero reward."""
+class VerifierError(ScoringError):
+    """The math verifier itself failed: a scoring error on the rollout (verifiers' TaskError), never a zero."""
 
 
 def verify_math(answer: str, gold: str, timeout_s: float = VERIFY_TIMEOUT_S) -> VerifyResult:

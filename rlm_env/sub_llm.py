@@ -2,8 +2,10 @@
 
 Each prompt gets a fresh conversation. Calls run concurrently up to a cap per rollout, each
 with a timeout; a call may use the environment's tools for a few turns, after which it must
-answer without them. Whatever goes wrong with one call comes back as an "Error: ..." string
-in its slot, so the model's cell keeps running.
+answer without them. A call that times out, or whose provider still fails after the client's
+retries, comes back as an "Error: ..." string in its slot, so the model's cell keeps running
+and the model may ask again (rlm_env.errors). Only a tool that cannot work at all
+(`ToolUnavailable`) ends the rollout; the batch's other calls are then cancelled.
 """
 
 import asyncio
@@ -11,7 +13,8 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rlm_env.client import ChatClient, ProviderError
+from rlm_env.client import ChatClient
+from rlm_env.errors import ContextOverflowError, ProviderError
 from rlm_env.prompts import SUB_LLM_SYSTEM_PROMPT
 from rlm_env.scoring import extract_boxed
 from rlm_env.tools import Tool, run_tool_call
@@ -87,7 +90,15 @@ class SubLLMPool:
     async def batch(self, prompts: list[str]) -> list[str]:
         self.stats.batches += 1
         self.stats.batch_sizes.append(len(prompts))
-        return list(await asyncio.gather(*(self.call(prompt) for prompt in prompts)))
+        calls = [asyncio.ensure_future(self.call(prompt)) for prompt in prompts]
+        try:
+            return list(await asyncio.gather(*calls))
+        except Exception:
+            # gather leaves the other calls running; they must not outlive the rollout.
+            for call in calls:
+                call.cancel()
+            await asyncio.gather(*calls, return_exceptions=True)
+            raise
 
     async def call(self, prompt: str) -> str:
         if self.budget_exhausted:
@@ -103,6 +114,8 @@ class SubLLMPool:
                     record.reply = await self._converse(prompt, record)
             except TimeoutError:
                 record.error = f"sub-LLM call timed out after {self.config.timeout_s:g} s"
+            except ContextOverflowError:
+                record.error = "the prompt does not fit the sub-LLM's context window; send a shorter one"
             except ProviderError as error:
                 record.error = f"sub-LLM call failed: {error}"
         if record.error is not None:

@@ -109,7 +109,7 @@ def main() -> int:
             print(f"  {path.name}  ({path.stat().st_size:,} bytes)")
     dist = args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out
     print("\nNothing was uploaded. To publish, from the repository root:\n")
-    print(f"# 1. rlm-env to PyPI (a token with upload rights in UV_PUBLISH_TOKEN)")
+    print("# 1. rlm-env to PyPI (a token with upload rights in UV_PUBLISH_TOKEN)")
     print(f"uv publish {dist}/{core.dist_stem}-py3-none-any.whl {dist}/{core.dist_stem}.tar.gz")
     print("# 2. once https://pypi.org/project/rlm-env/ lists the new version, each environment to the Hub "
           "(after `prime login`):")

@@ -2,7 +2,8 @@
 
 Each request is answered by a handler: a `Script` (replies in order, loud when it runs out)
 or any function of the request body. A reply is a dict with `content` and/or `tool_calls`,
-or an `Error(status)` for a provider failure, or a `Delay(seconds, reply)`.
+or an `Error(status)` for a provider failure, a `Fault(kind)` (below), a `Raw(status, body)`
+sent as it is, or a `Delay(seconds, reply)`.
 
     server = FakeOpenAI(root=Script([code("answer['content'] = '4'; answer['ready'] = True")]))
     with server:
@@ -15,16 +16,31 @@ ids with a logprob per token, and `GET /v1/models` reports `max_model_len`. A ha
 `{"prompt_text": <decoded prompt>, "token_ids": [...], ...}` and replies as above; the reply is
 written in the Qwen (hermes) chat format and tokenized. Every generation is kept in
 `server.generations` so a test can compare the trace's tokens with what was sent.
+
+Fault injection (`FakeOpenAI(..., faults=Faults(rates={...}, seed=0))`): before a chat request
+reaches its handler, a seeded draw may answer it with one of `FAULT_KINDS` instead: HTTP 429
+with `Retry-After`, 500, 503, a connection reset, a hang past the client's read timeout, a body
+cut off mid-way, a 200 whose body is not JSON, a completion with empty `choices`, or a slow
+(but correct) reply. The handler only sees the requests that get through, so a `Script` is not
+consumed by a fault. Root and sub-LLM requests are drawn alike (`Faults.routes` narrows it);
+`server.injected` counts what was injected per (kind, route). One seeded generator serves all
+requests in arrival order, so a rerun injects the same mix, though under concurrency not
+necessarily into the same requests. A scripted reply can also be one `Fault(kind)`.
 """
 
+import collections
 import itertools
 import json
+import random
+import socket
+import struct
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass
@@ -37,6 +53,75 @@ class Error:
 class Delay:
     seconds: float
     reply: Any
+
+
+@dataclass
+class Raw:
+    """A response sent byte for byte (a proxy's HTML page, a body that is not JSON)."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+FAULT_KINDS = ("rate_limit", "server_error", "unavailable", "reset", "timeout", "truncated", "non_json",
+               "empty_choices", "slow")
+"""What `Faults` injects: 429 + Retry-After, 500, 503, connection reset, read timeout (a hang), a
+body cut off mid-way, a non-JSON 200 body, a 200 with empty `choices`, a slow reply."""
+
+
+@dataclass
+class Fault:
+    """A provider fault as a scripted reply, or as drawn by `Faults`."""
+
+    kind: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {self.kind!r}; one of {FAULT_KINDS}")
+
+
+@dataclass
+class Faults:
+    """Seeded per-request fault injection for a FakeOpenAI."""
+
+    rates: dict[str, float]
+    """Probability per request of each kind in FAULT_KINDS (summing to at most 1)."""
+    seed: int = 0
+    routes: tuple[str, ...] = ("root", "sub")
+    """Which requests are drawn for: root calls, sub-LLM calls, or both."""
+    retry_after_s: float = 1.0
+    """The Retry-After header of a 429 (whole seconds are what servers send)."""
+    hang_s: float = 3.0
+    """How long a `timeout` request hangs before the connection is dropped: set it past the
+    client's read timeout."""
+    slow_s: float = 0.5
+    """Extra seconds a `slow` reply takes."""
+    _rng: random.Random = field(init=False, repr=False)
+    _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.rates) - set(FAULT_KINDS)
+        if unknown or sum(self.rates.values()) > 1 + 1e-9:
+            raise ValueError(f"fault rates must name kinds in {FAULT_KINDS} and sum to at most 1: {self.rates}")
+        self._rng = random.Random(self.seed)
+
+    @classmethod
+    def mix(cls, error_rate: float, slow_rate: float = 0.0, **options) -> "Faults":
+        """Every error kind at an equal share of `error_rate`, plus slow replies at `slow_rate`."""
+        errors = [kind for kind in FAULT_KINDS if kind != "slow"]
+        return cls({**{kind: error_rate / len(errors) for kind in errors}, "slow": slow_rate}, **options)
+
+    def draw(self, route: str) -> str | None:
+        if route not in self.routes:
+            return None
+        with self._lock:
+            u = self._rng.random()
+        for kind, rate in self.rates.items():
+            if u < rate:
+                return kind
+            u -= rate
+        return None
 
 
 class ScriptExhausted(AssertionError):
@@ -143,7 +228,15 @@ class FakeOpenAI:
 
     def __init__(self, root: Callable[[dict], Any] | None = None, sub: Callable[[dict], Any] | None = None,
                  is_sub: Callable[[dict], bool] = is_sub_llm, prompt_tokens: int = 100, completion_tokens: int = 10,
-                 tokenizer_dir: Path | None = None, max_model_len: int = 32768) -> None:
+                 tokenizer_dir: Path | None = None, max_model_len: int = 32768, faults: Faults | None = None,
+                 keep_requests: bool = True) -> None:
+        self.keep_requests = keep_requests
+        """Keep every request body in `requests` (a long soak turns it off to bound memory)."""
+        self.requests_served = 0
+        self.faults = faults
+        """Fault injection for chat requests; None (or reassigned to None) turns it off."""
+        self.injected: collections.Counter = collections.Counter()
+        """(fault kind, "root" | "sub") -> how many requests got that fault."""
         self.root = root
         self.sub = sub
         self.is_sub = is_sub
@@ -182,6 +275,9 @@ class FakeOpenAI:
         if self.failures:
             raise self.failures[0]
 
+    def route(self, request: dict) -> str:
+        return "sub" if self.is_sub(request) else "root"
+
     def scripted_reply(self, request: dict) -> Any:
         handler = self.sub if (self.sub is not None and self.is_sub(request)) else self.root
         if handler is None:
@@ -192,8 +288,20 @@ class FakeOpenAI:
             reply = reply.reply
         return reply
 
-    def respond(self, request: dict) -> tuple[int, dict]:
+    def respond(self, request: dict) -> tuple[int, dict] | Fault | Raw:
+        faults = self.faults
+        kind = faults.draw(self.route(request)) if faults is not None else None
+        if kind is not None:
+            with self._lock:
+                self.injected[kind, self.route(request)] += 1
+            if kind != "slow":
+                return Fault(kind)
+            time.sleep(faults.slow_s)
         reply = self.scripted_reply(request)
+        if isinstance(reply, Fault) and reply.kind == "slow":
+            raise ValueError("a scripted reply cannot be Fault('slow'): script a Delay(seconds, reply)")
+        if isinstance(reply, (Fault, Raw)):
+            return reply
         if isinstance(reply, Error):
             return reply.status, error_payload(reply)
         return 200, self.completion(request, reply)
@@ -243,28 +351,72 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 body["_headers"] = dict(self.headers)
                 with fake._lock:
-                    fake.requests.append(body)
+                    if fake.keep_requests:
+                        fake.requests.append(body)
+                    fake.requests_served += 1
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                 try:
                     if self.path.rstrip("/").endswith("/inference/v1/generate"):
-                        status, payload = fake.generate(body)
+                        outcome = fake.generate(body)
                     else:
-                        status, payload = fake.respond(body)
+                        outcome = fake.respond(body)
                 except BaseException as error:  # noqa: BLE001 - reported to the test through check()
                     fake.failures.append(error)
-                    status, payload = 500, {"error": {"message": f"fake server: {error}", "type": "test_failure"}}
+                    outcome = 500, {"error": {"message": f"fake server: {error}", "type": "test_failure"}}
                 finally:
                     with fake._lock:
                         fake.in_flight -= 1
-                self._send(status, payload)
+                try:
+                    if isinstance(outcome, Fault):
+                        self._fault(outcome.kind, body)
+                    elif isinstance(outcome, Raw):
+                        self._send(outcome.status, {}, data=outcome.body, content_type=outcome.content_type)
+                    else:
+                        self._send(*outcome)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up first (its timeout), as it may
 
-            def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
+            def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None,
+                      data: bytes | None = None, length: int | None = None,
+                      content_type: str = "application/json") -> None:
+                data = json.dumps(payload).encode() if data is None else data
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data) if length is None else length))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _fault(self, kind: str, body: dict) -> None:
+                faults = fake.faults or Faults({})
+                completion = fake.completion(body, {"content": "a reply the fault cut off"})
+                if kind == "rate_limit":
+                    self._send(429, error_payload(Error(429, "rate limited: slow down")),
+                               {"Retry-After": f"{faults.retry_after_s:g}"})
+                elif kind in ("server_error", "unavailable"):
+                    status = 500 if kind == "server_error" else 503
+                    self._send(status, error_payload(Error(status, f"injected HTTP {status}")))
+                elif kind == "reset":
+                    self._reset()
+                elif kind == "timeout":
+                    time.sleep(faults.hang_s)
+                    self._reset()
+                elif kind == "truncated":
+                    data = json.dumps(completion).encode()
+                    self._send(200, {}, data=data[: len(data) // 2], length=len(data))
+                    self._reset()
+                elif kind == "non_json":
+                    self._send(200, {}, data=b"<html><body>upstream proxy error</body></html>")
+                elif kind == "empty_choices":
+                    self._send(200, {**completion, "choices": []})
+
+            def _reset(self) -> None:
+                """Close with a TCP reset (SO_LINGER 0), not an orderly shutdown."""
+                self.wfile.flush()
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                self.close_connection = True
 
         return Handler

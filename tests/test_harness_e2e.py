@@ -98,5 +98,6 @@ def test_provider_failure_is_a_typed_error_on_the_rollout_not_a_zero():
     trace = episode.traces[0]
     assert not trace.ok and trace.stop_condition == "provider_error"
     assert trace.errors[0].type == "ProviderError" and "upstream down" in trace.errors[0].message
+    assert trace.errors[0].status_code == 500  # a trainer's retry rules match on it
     assert not trace.rewards  # not scored: no silent zero
     assert trace.info["rlm_env"]["stop_reason"] == "provider_error"  # what happened is kept

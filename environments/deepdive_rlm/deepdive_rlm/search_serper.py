@@ -14,7 +14,7 @@ import httpx
 from deepdive_rlm.cache import DiskCache
 from deepdive_rlm.results import SearchResult
 from deepdive_rlm.web import USER_AGENT, fetch, page_text, refuse_private_hosts
-from rlm_env import ToolError
+from rlm_env import ToolError, ToolUnavailable
 
 SEARCH_MAX_BYTES = 2_000_000
 
@@ -25,8 +25,8 @@ def shared_cache(path: str, max_bytes: int, max_age_s: float) -> DiskCache:
     return DiskCache(Path(path), max_bytes, max_age_s)
 
 
-class SearchUnavailable(RuntimeError):
-    """The web search cannot work at all (API key missing or rejected): an infrastructure error."""
+class SearchUnavailable(ToolUnavailable):
+    """The web search cannot work at all (API key missing or rejected): the rollout ends with a ToolsetError."""
 
 
 class SerperSearch:

@@ -45,8 +45,9 @@ over trimmed, lower-cased, de-duplicated items ("\\boxed{Fire Bolt, shield}" vs
 rule divides by |gold| only, so listing every name in the transcript scores 1;
 dividing by the longer list makes each wrong item cost as much as a missing one.
 
-A bad model answer scores 0.0; a malformed GOLD raises ValueError, because a
-grader must never turn its own data bug into a silent zero.
+A bad model answer scores 0.0; a malformed GOLD (or answer type) raises
+MalformedGold, a ScoringError recorded on the rollout, because a grader must
+never turn its own data bug into a silent zero.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ import re
 
 import dateutil.parser
 
+from rlm_env import ScoringError
 from rlm_env.scoring import extract_boxed
 
 COMPARISON_PHRASES = ("more common", "less common", "same frequency")
@@ -66,6 +68,10 @@ _LABEL_LIST = re.compile(r"one of the labels:\s*(.+?)\.?\s*$", re.MULTILINE)
 _COMPARISON = re.compile("|".join(COMPARISON_PHRASES))
 _LABEL_STATEMENT = re.compile(r"label\s*:([^\n]*)", re.IGNORECASE)
 _NEGATED = re.compile(r"(?:\b(?:not|never|no)|n't)\s+(?:\w+\s+)?$", re.IGNORECASE)
+
+
+class MalformedGold(ScoringError, ValueError):
+    """The task's gold answer (or answer type) cannot be scored against: a data bug, not the model's."""
 
 
 def parse_synth_prediction(response: str) -> str:
@@ -119,24 +125,24 @@ def comparison_phrase(prediction: str) -> str | None:
 
 
 def parse_synth_gold(gold: str) -> str | int | dt.date:
-    """Parse a gold answer string; raises ValueError when it is malformed."""
+    """Parse a gold answer string; raises MalformedGold (a ValueError) when it is malformed."""
     if not isinstance(gold, str):
-        raise ValueError(f"gold answer must be a string, got {type(gold).__name__}")
+        raise MalformedGold(f"gold answer must be a string, got {type(gold).__name__}")
     text = gold.strip()
     if text.startswith("[datetime.date("):
         m = _GOLD_DATE.fullmatch(text)
         if m is None:
-            raise ValueError(f"malformed DATE gold answer: {gold!r}")
+            raise MalformedGold(f"malformed DATE gold answer: {gold!r}")
         return dt.date(*(int(g) for g in m.groups()))  # ValueError on bad day/month
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError) as err:
-        raise ValueError(f"gold answer is not a Python literal: {gold!r}") from err
+        raise MalformedGold(f"gold answer is not a Python literal: {gold!r}") from err
     if not isinstance(value, list) or len(value) == 0:
-        raise ValueError(f"gold answer must be a non-empty list literal: {gold!r}")
+        raise MalformedGold(f"gold answer must be a non-empty list literal: {gold!r}")
     first = value[0]
     if not isinstance(first, (str, int)):  # bool is an int: 'True' labels still work
-        raise ValueError(f"gold answer element must be str or int: {gold!r}")
+        raise MalformedGold(f"gold answer element must be str or int: {gold!r}")
     return first
 
 
@@ -171,21 +177,21 @@ def score_synth(response: str, gold: str, answer_type: str, question: str = "") 
     the label set (LABEL answers naming two labels score 0)."""
     kind = answer_type.removeprefix("ANSWER_TYPE.")
     if kind not in ANSWER_TYPES:
-        raise ValueError(f"unknown Oolong answer_type: {answer_type!r}")
+        raise MalformedGold(f"unknown Oolong answer_type: {answer_type!r}")
     gold_value = parse_synth_gold(gold)
     pred = parse_synth_prediction(response)
 
     if kind == "DATE":
         if not isinstance(gold_value, dt.date):
-            raise ValueError(f"DATE gold answer is not a date: {gold!r}")
+            raise MalformedGold(f"DATE gold answer is not a date: {gold!r}")
         return float(parse_date(pred) == gold_value)
     if kind == "NUMERIC":
         if isinstance(gold_value, str) and _parse_int(gold_value) is None:
-            raise ValueError(f"NUMERIC gold answer is not an integer: {gold!r}")
+            raise MalformedGold(f"NUMERIC gold answer is not an integer: {gold!r}")
         pred_int = _parse_int(pred)
         return 0.0 if pred_int is None else _partial_credit(int(gold_value) - pred_int)
     if isinstance(gold_value, dt.date):
-        raise ValueError(f"date gold answer for answer_type {answer_type!r}: {gold!r}")
+        raise MalformedGold(f"date gold answer for answer_type {answer_type!r}: {gold!r}")
 
     gold_text = str(gold_value)
     if kind == "LABEL" and len(stated_labels(response, question_labels(question))) > 1:
@@ -212,10 +218,10 @@ def parse_real_answer(text: str) -> int | str | list[str]:
 def score_real(response: str, gold: str) -> float:
     """Score one oolong-real (D&D) response against its plain-string gold."""
     if not isinstance(gold, str):
-        raise ValueError(f"D&D gold answer must be a string, got {type(gold).__name__}")
+        raise MalformedGold(f"D&D gold answer must be a string, got {type(gold).__name__}")
     gold_value = parse_real_answer(gold)
     if gold_value in ("", []):
-        raise ValueError(f"malformed D&D gold answer: {gold!r}")
+        raise MalformedGold(f"malformed D&D gold answer: {gold!r}")
     boxed = extract_boxed(response)
     text = response.strip() if boxed is None else boxed.strip()
     m = re.fullmatch(r"\\text\{(.*)\}", text, flags=re.DOTALL)
