@@ -10,10 +10,17 @@ import threading
 import pytest
 import verifiers.v1 as vf
 from fake_openai import FakeOpenAI, Script, code, text
+from rich.console import Console
+from verifiers.v1.runtimes import make_runtime
+from verifiers.v1.runtimes.subprocess import SubprocessConfig
 
 from rlm_env import harness, request_ids
 from rlm_env.prompts import PROMPT_IN_EXTRA_DATA, SUB_LLM_SYSTEM_PROMPT
-from rlm_env.recursion import LiveRepls
+from rlm_env.recursion import LiveRepls, ScopedFiles
+from rlm_env.repl import ReplConfig, ReplSession
+from rlm_env.repl.runtime_host import RuntimeWorkerHost
+from rlm_env.results import rollout_record
+from rlm_env.view import render_rollout
 
 
 def live_workers() -> list[int]:
@@ -169,6 +176,14 @@ def test_depth_two_children_run_code_answer_and_are_recorded_with_depth_and_edge
 
     assert model.live_at_root_turns == [1, 1]  # the children's REPLs closed as they finished
 
+    # `rlm-env view` shows the tree: each child's cells and its own calls under the call that started it.
+    console = Console(record=True, width=160)
+    console.print(render_rollout(rollout_record(trace, index=0, rollout=0)))
+    shown = console.export_text()
+    assert shown.count("child RLM #") == 3 and "child RLM #2 · depth 1 · 2 turns · stop answer_ready" in shown
+    assert shown.count("1 sub-LLM call(s)") == 3 and "checked = llm_batch" in shown
+    assert shown.index("3 sub-LLM call(s)") < shown.index("child RLM #0") < shown.index("1 sub-LLM call(s)")
+
 
 def test_a_hanging_child_is_stopped_by_its_timeout_and_the_live_repl_cap_holds():
     root = Script([
@@ -284,3 +299,26 @@ def test_a_cancelled_child_gives_its_slot_back(cancel_while):
 
     cap = asyncio.run(go())
     assert cap.live == 0 and not cap._waiters
+
+
+def test_child_repls_in_one_remote_runtime_keep_their_own_input_files():
+    """On docker/prime/modal every REPL of a rollout shares the runtime's work dir; a child's input
+    must not replace the root's, which a restarted root worker reloads."""
+
+    async def scenario():
+        runtime = make_runtime(SubprocessConfig(), name="rlm-env-test-children")
+        await runtime.start()
+        try:
+            root = ReplSession(RuntimeWorkerHost(runtime), ReplConfig(cell_timeout_s=1.5))
+            await root.start("the root's input")
+            child = ReplSession(ScopedFiles(RuntimeWorkerHost(runtime), "sub-0:sub-1"), ReplConfig())
+            await child.start("a child's input")
+            assert (await child.execute("print(extra_data)")).output == "a child's input\n"
+            assert (await root.execute("while True: pass")).restarted
+            assert (await root.execute("print(extra_data)")).output == "the root's input\n"
+            await child.close()
+            await root.close()
+        finally:
+            await runtime.stop()
+
+    asyncio.run(scenario())
