@@ -17,7 +17,7 @@ from dataclasses import asdict
 from typing import Literal
 
 import verifiers.v1 as vf
-from pydantic import ConfigDict
+from pydantic import ConfigDict, field_validator
 
 from rlm_env import request_ids
 from rlm_env.client import ChatClient
@@ -46,10 +46,10 @@ class RLMHarnessConfig(vf.HarnessConfig):
     """`rlm`: the REPL scaffold. `standard`: a plain LLM with the environment's normal tools."""
     env_tips: bool = False
     """Append the environment's strategy hints to the prompt inside <env_tips> tags."""
-    extra_data_source: Literal["task", "none", "prompt"] | str = "task"
+    extra_data_source: str = "task"
     """What the REPL's `extra_data` holds in RLM mode, on any taskset (rlm_env.prompt_source):
     `task` = the rlm-env task's own input (plain `vf.TaskData` has none); `none`; `prompt` = the
-    whole prompt text, the model getting a short instruction instead; any other value = that
+    whole prompt text, the model getting a short instruction instead; any other name = that
     field of the task data (the prompt stays)."""
     train_sub_llms: bool = False
     """Whether sub-LLM calls are training samples; when false their tokens are masked out."""
@@ -64,9 +64,16 @@ class RLMHarnessConfig(vf.HarnessConfig):
     model_retries: int = 2
     """Retries of a failed model request (by the OpenAI client) before it counts as a provider error."""
 
+    @field_validator("extra_data_source")
+    @classmethod
+    def _source_is_a_name(cls, source: str) -> str:
+        if not source.isidentifier():
+            raise ValueError(f"{source!r} is neither 'task', 'none', 'prompt' nor a task-data field name")
+        return source
+
 
 class RLMHarness(vf.Harness[RLMHarnessConfig]):
-    """Recursive Language Model scaffold (and its standard-LLM baseline) for rlm-env tasks."""
+    """Recursive Language Model scaffold (and its standard-LLM baseline) for any v1 taskset."""
 
     APPENDS_SYSTEM_PROMPT = True
     NEEDS_CONTAINER = False  # the REPL brings its own sandbox on the host

@@ -74,7 +74,8 @@ async def run_episodes(server: FakeOpenAI, harness: dict) -> list[vf.Trace]:
         "agent": {"runtime": {"type": "subprocess"}, "harness": {"id": "rlm-env", **harness}},
     }))
     env = vf.load_environment(config)
-    ctx = vf.ModelContext(model="fake", client=vf.EvalClientConfig(base_url=server.base_url, api_key_var="FAKE_API_KEY"))
+    client = vf.EvalClientConfig(base_url=server.base_url, api_key_var="FAKE_API_KEY")
+    ctx = vf.ModelContext(model="fake", client=client)
     async with env.serving():
         return [(await env.run_episode(task, ctx)).traces[0] for task in env.taskset]
 
@@ -144,7 +145,7 @@ def endpoint(server: FakeOpenAI) -> list[str]:
 def test_ablate_takes_any_installed_taskset_id(tmp_path, capsys):
     out = tmp_path / "ablation"
     with FakeOpenAI(root=fake_model, is_sub=lambda request: False) as server:
-        status, stdout, stderr = run_cli(capsys, "ablate", TASKSET_ID, *endpoint(server), "--out", out)
+        status, _, stderr = run_cli(capsys, "ablate", TASKSET_ID, *endpoint(server), "--out", out)
     server.check()
     assert status == 0, stderr
     for mode in ("standard", "rlm", "rlm-tips"):
@@ -157,12 +158,14 @@ def test_ablate_takes_any_installed_taskset_id(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("harness_args, message", [
-    ({"sub_llm": {"depth": 0}}, "invalid --harness-args for plain-addition: sub_llm.depth: must be 1 or more, not 0: "
-                                "1 = plain sub-LLM calls (the default), 2 = each llm_batch prompt starts a child RLM"),
-    ({"sub_llm": {"depth": 4, "max_child_repls": 2}}, "sub_llm.max_child_repls is 2, below the 3 child levels of "
-                                                      "sub_llm.depth = 4; set it to at least 3"),
-    ({"extra_data_source": "context"}, "--harness-args: extra_data_source = 'context', but the task data (TaskData) "
-                                       "has no field 'context': set extra_data_source to 'prompt'"),
+    ({"sub_llm": {"depth": 0}}, ("invalid --harness-args for plain-addition: sub_llm.depth: must be 1 or more, not 0: "
+                                 "1 = plain sub-LLM calls (the default), 2 = each llm_batch prompt starts a child RLM")),
+    ({"sub_llm": {"depth": 4, "max_child_repls": 2}}, ("sub_llm.max_child_repls is 2, below the 3 child levels of "
+                                                       "sub_llm.depth = 4; set it to at least 3")),
+    ({"extra_data_source": "context"}, ("--harness-args: extra_data_source = 'context', but the task data "
+                                        "(TaskData) has no field 'context': set extra_data_source to 'prompt'")),
+    ({"extra_data_source": "my field"}, ("extra_data_source: 'my field' is neither 'task', 'none', "
+                                         "'prompt' nor a task-data field name")),
 ])
 def test_bad_recursion_or_source_config_is_one_line_before_any_rollout(harness_args, message, tmp_path, capsys):
     with FakeOpenAI(root=fake_model) as server:

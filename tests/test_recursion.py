@@ -149,7 +149,7 @@ def test_depth_two_children_run_code_answer_and_are_recorded_with_depth_and_edge
         expected |= {f"sub-{i}:root-1": 1, f"sub-{i}:root-2": 1, f"sub-{i}:sub-0-0": 2}
     assert {rid: request_ids.parse(rid).depth for rid in by_id} == expected
     node_request = {call.node: rid for rid, call in by_id.items()}
-    links = {(node_request[link.node], node_request[node]) for node, request_id in node_request.items()
+    links = {(node_request[link.node], request_id) for node, request_id in node_request.items()
              for link in trace.nodes[node].semantic_parents if link.type == "subagent_call"}
     assert links == {("root-1", f"sub-{i}:root-1") for i in range(3)} | \
         {(f"sub-{i}:root-1", f"sub-{i}:sub-0-0") for i in range(3)}
