@@ -11,8 +11,6 @@ import pytest
 import verifiers.v1 as vf
 from fake_openai import FakeOpenAI, Script, code, text
 from rich.console import Console
-from verifiers.v1.runtimes import make_runtime
-from verifiers.v1.runtimes.subprocess import SubprocessConfig
 
 from rlm_env import harness, request_ids
 from rlm_env.prompts import PROMPT_IN_EXTRA_DATA, SUB_LLM_SYSTEM_PROMPT
@@ -304,6 +302,9 @@ def test_a_cancelled_child_gives_its_slot_back(cancel_while):
 def test_child_repls_in_one_remote_runtime_keep_their_own_input_files():
     """On docker/prime/modal every REPL of a rollout shares the runtime's work dir; a child's input
     must not replace the root's, which a restarted root worker reloads."""
+    # Imported here, as tests/test_runtime_host.py drives the runtime: verifiers 0.4.1 renames these.
+    from verifiers.v1.runtimes import make_runtime
+    from verifiers.v1.runtimes.subprocess import SubprocessConfig
 
     async def scenario():
         runtime = make_runtime(SubprocessConfig(), name="rlm-env-test-children")

@@ -144,20 +144,25 @@ def test_depth_two_children_are_their_own_samples_masked_unless_trained(tokenize
 
     child_gens = [g for g in server.generations if g.is_sub]
     assert len(child_gens) == 4
+
+    def ends_with(tokens, completion: list[int]) -> bool:  # lists or arrays (verifiers 0.4.1 keeps numpy arrays)
+        return list(tokens[-len(completion):]) == completion
+
     for i in (0, 1):
         first, second = nodes[f"sub-{i}:root-1"], nodes[f"sub-{i}:root-2"]
         # A child's turns extend one another, as the root's do: one sample per child, apart from the root's.
         [branch] = [b for b in trace.branches if first in b.nodes]
         assert second in branch.nodes and nodes["root-1"] not in branch.nodes
-        assert branch.token_ids == next(g.prompt_ids + g.completion_ids for g in child_gens
-                                        if branch.token_ids[-len(g.completion_ids):] == g.completion_ids
-                                        and len(g.prompt_ids) + len(g.completion_ids) == len(branch.token_ids))
+        tokens = list(branch.token_ids)
+        assert tokens == next(g.prompt_ids + g.completion_ids for g in child_gens
+                              if ends_with(tokens, g.completion_ids)
+                              and len(g.prompt_ids) + len(g.completion_ids) == len(tokens))
         for node in (first, second):
-            gen = next(g for g in child_gens if node.token_ids[-len(g.completion_ids):] == g.completion_ids)
-            assert node.logprobs[-len(gen.completion_ids):] == pytest.approx(gen.logprobs)
+            gen = next(g for g in child_gens if ends_with(node.token_ids, g.completion_ids))
+            assert list(node.logprobs[-len(gen.completion_ids):]) == pytest.approx(gen.logprobs)
             assert sum(node.mask) == (len(gen.completion_ids) if train_sub_llms else 0)
         assert [(trace.nodes[link.node], link.type) for link in first.semantic_parents] == [(nodes["root-1"],
                                                                                                "subagent_call")]
     root_gens = [g for g in server.generations if not g.is_sub]
     for turn, gen in zip((1, 2), root_gens, strict=True):  # the root's sample is trained whatever the switch
-        assert nodes[f"root-{turn}"].mask[-len(gen.completion_ids):] == [True] * len(gen.completion_ids)
+        assert list(nodes[f"root-{turn}"].mask[-len(gen.completion_ids):]) == [True] * len(gen.completion_ids)
