@@ -14,10 +14,12 @@ from rich.console import Console
 
 from rlm_env import harness, request_ids
 from rlm_env.prompts import PROMPT_IN_EXTRA_DATA, SUB_LLM_SYSTEM_PROMPT
-from rlm_env.recursion import LiveRepls, ScopedFiles
-from rlm_env.repl import ReplConfig, ReplSession
+from rlm_env.loop import Budgets
+from rlm_env.recursion import LiveRepls, RecursionTree, ScopedFiles
+from rlm_env.repl import ReplConfig, ReplInfraError, ReplSession
 from rlm_env.repl.runtime_host import RuntimeWorkerHost
 from rlm_env.results import rollout_record
+from rlm_env.sub_llm import SubLLMConfig
 from rlm_env.view import render_rollout
 
 
@@ -228,7 +230,48 @@ def test_children_are_closed_when_the_parent_stops(monkeypatch):
     assert live_when_recorded == [0]
 
 
+def test_children_share_the_rollouts_sub_llm_call_budget():
+    root = Script([code("parts = llm_batch(['Sum these: [1, 2]', 'Sum these: [3, 4]', 'Sum these: [5, 6]'])\n"
+                        "print(parts)")], name="root")
+
+    def child(request: dict, turn: int) -> dict:  # the root's two calls used the budget up: this one is refused
+        return code("more = llm_batch(['Add up [1]'])\nanswer['content'] = more[0]\nanswer['ready'] = True")
+
+    trace = run_rollout(Model(root, child), {"sub_llm": {"depth": 2}, "budgets": {"max_sub_llm_calls": 2}})
+    assert trace.info["rlm_env"]["stop_reason"] == "max_sub_llm_calls"
+    refused = "Error: the budget of 2 sub-LLM calls for this task is used up."
+    assert trace.info["rlm_env"]["cells"][0]["output"] == f"{[refused] * 3}\n"
+    assert (trace.metrics["depth1_calls"], trace.metrics["depth2_calls"], trace.metrics["sub_llm_calls"]) == (2, 0, 2)
+
+
 # --------------------------------------------------------------------------- units
+
+
+class BrokenHost:
+    """A WorkerHost whose worker never starts."""
+
+    closed = False
+
+    async def write_file(self, name: str, data: bytes) -> str:
+        return name
+
+    async def start_worker(self):
+        raise ReplInfraError("no sandbox today")
+
+    async def stop_worker(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        BrokenHost.closed = True
+
+
+def test_a_child_whose_repl_fails_is_an_error_string_in_the_parents_list():
+    tree = RecursionTree(SubLLMConfig(depth=2), Budgets(), ReplConfig(),
+                         lambda llm_batch: ReplSession(BrokenHost(), ReplConfig(), llm_batch), tools=[], packages=[])
+    pool = tree.root_pool(client=object())  # never called: the child fails before its first turn
+    replies = asyncio.run(pool.batch(["a task"]))
+    assert replies == ["Error: the child RLM's REPL failed: no sandbox today"]
+    assert BrokenHost.closed and tree.records()[0]["kind"] == "child_rlm" and tree.total_stats().errors == 1
 
 
 def test_request_ids_round_trip_at_every_depth():
