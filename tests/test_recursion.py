@@ -13,8 +13,8 @@ from fake_openai import FakeOpenAI, Script, code, text
 from rich.console import Console
 
 from rlm_env import harness, request_ids
-from rlm_env.prompts import PROMPT_IN_EXTRA_DATA, SUB_LLM_SYSTEM_PROMPT
 from rlm_env.loop import Budgets
+from rlm_env.prompts import PROMPT_IN_EXTRA_DATA, SUB_LLM_SYSTEM_PROMPT
 from rlm_env.recursion import LiveRepls, RecursionTree, ScopedFiles
 from rlm_env.repl import ReplConfig, ReplInfraError, ReplSession
 from rlm_env.repl.runtime_host import RuntimeWorkerHost
