@@ -33,10 +33,13 @@ from verifiers.v1.utils.trace_store import append_episode
 
 from rlm_env.harness import RLMHarnessConfig
 from rlm_env.local_model import LocalModelServer
+from rlm_env.prompt_source import ExtraDataSourceError, check_source
 from rlm_env.results import RunWriter, failed_episode_record, rollout_record
 from rlm_env.run_args import MODES, CLIError
 
 LOCAL_KEY_VAR = "RLM_ENV_LOCAL_API_KEY"
+GENERIC_HARNESS_ID = "rlm-env"
+"""The RLM harness by id (the rlm_env package exports it), for a taskset that bundles none."""
 LOCAL_EXTRA_HINT = "`uv sync --all-packages --extra local` (or `pip install 'rlm-env[local]'`)"
 
 
@@ -68,11 +71,11 @@ def installed_env_ids() -> list[str]:
     return sorted(ids)
 
 
-def _check_env_id(env_id: str) -> None:
-    """The env id names an installed package that exports a Taskset and rlm_env's RLMHarness."""
+def _check_env_id(env_id: str) -> str:
+    """The env id names an installed package that exports a v1 Taskset; returns the harness id:
+    the env id when the package exports rlm_env's RLMHarness, else `rlm-env` (any other taskset)."""
     module = env_id.rsplit("/", 1)[-1].split("@", 1)[0].replace("-", "_").lower()  # as verifiers' loader does
     try:
-        harness_config = vf.harness_config_type(env_id)
         vf.taskset_config_type(env_id)
     except ModuleNotFoundError as error:
         cause = error.__cause__
@@ -84,23 +87,27 @@ def _check_env_id(env_id: str) -> None:
                        "dependencies with `uv sync --all-packages`") from None
     except (AttributeError, TypeError, ValueError) as error:  # no __all__, or no / two exported classes
         raise CLIError(f"environment {env_id!r} cannot run under rlm-env: {error}") from None
-    if not issubclass(harness_config, RLMHarnessConfig):
-        raise CLIError(f"environment {env_id!r} exports a harness configured by {harness_config.__name__}, not "
-                       "rlm_env's RLMHarness; rlm-env runs RLM environments only (use vf-eval for others)")
+    try:
+        harness_config = vf.harness_config_type(env_id)
+    except TypeError:  # the package bundles no harness
+        return GENERIC_HARNESS_ID
+    except ValueError as error:  # two harnesses exported
+        raise CLIError(f"environment {env_id!r} cannot run under rlm-env: {error}") from None
+    return env_id if issubclass(harness_config, RLMHarnessConfig) else GENERIC_HARNESS_ID
 
 
 def env_config(env_id: str, mode: str, env_args: dict[str, Any], harness_args: dict[str, Any]) -> vf.EnvConfig:
     """The verifiers env config of one mode; the same dict shape prime-rl's TOMLs hold."""
-    _check_env_id(env_id)
+    harness_id = _check_env_id(env_id)
     for key in ("id", *MODES["rlm-tips"]):
         if key in harness_args:
-            raise CLIError(f"--harness-args may not set {key!r}: the harness id is the env id and the mode "
+            raise CLIError(f"--harness-args may not set {key!r}: rlm-env picks the RLM harness and the mode "
                            f"comes from --mode ({', '.join(MODES)})")
     if "id" in env_args:
         raise CLIError("--env-args may not set 'id': the taskset id is the env id")
     raw = {
         "taskset": {**env_args, "id": env_id},
-        "agent": {"runtime": {"type": "subprocess"}, "harness": {**harness_args, **MODES[mode], "id": env_id}},
+        "agent": {"runtime": {"type": "subprocess"}, "harness": {**harness_args, **MODES[mode], "id": harness_id}},
     }
     try:
         return vf.resolve_env_config(raw)
@@ -233,6 +240,16 @@ def _versions(env_id: str) -> dict[str, str]:
     return versions
 
 
+def check_tasks(config: vf.EnvConfig, tasks: list[vf.Task]) -> None:
+    """The harness config fits the task data (an `extra_data_source` field exists), before any rollout."""
+    source = config.agent.harness.extra_data_source
+    try:
+        for task in tasks:
+            check_source(source, task.data)
+    except ExtraDataSourceError as error:
+        raise CLIError(f"--harness-args: {error}") from None
+
+
 async def run_mode(plan: RunPlan, mode: str, endpoint: Endpoint, out: Path, progress: Progress) -> dict[str, Any]:
     """Run every rollout of one mode into the run folder `out`; returns the summary."""
     config = env_config(plan.env_id, mode, plan.env_args, plan.harness_args)
@@ -241,6 +258,7 @@ async def run_mode(plan: RunPlan, mode: str, endpoint: Endpoint, out: Path, prog
     if not taskset.bounded:
         raise CLIError(f"{plan.env_id} has endless tasks: pass -n with a number of tasks")
     tasks = list(taskset)
+    check_tasks(config, tasks)
     try:
         writer = RunWriter(out, {
             "env_id": plan.env_id, "mode": mode, "model": endpoint.model, "base_url": endpoint.base_url,

@@ -17,14 +17,16 @@ from dataclasses import asdict
 from typing import Literal
 
 import verifiers.v1 as vf
-from pydantic import ConfigDict
+from pydantic import ConfigDict, field_validator
 
-from rlm_env import compat
+from rlm_env import compat, request_ids
 from rlm_env.client import ChatClient
 from rlm_env.errors import INFRA_ERRORS, as_rollout_error
 from rlm_env.loop import INFRA_STOPS, Budgets, LoopResult, run_chat_loop, run_rlm_loop
 from rlm_env.metrics import rollout_metrics
+from rlm_env.prompt_source import place_input
 from rlm_env.prompts import PYTHON_TOOL_NAME, DataInfo, python_tool_schema, rlm_system_prompt, with_env_tips
+from rlm_env.recursion import RecursionTree
 from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession, SandboxConfig
 from rlm_env.repl.runtime_host import RuntimeWorkerHost
 from rlm_env.sub_llm import SubLLMConfig, SubLLMPool
@@ -45,6 +47,11 @@ class RLMHarnessConfig(vf.HarnessConfig):
     """`rlm`: the REPL scaffold. `standard`: a plain LLM with the environment's normal tools."""
     env_tips: bool = False
     """Append the environment's strategy hints to the prompt inside <env_tips> tags."""
+    extra_data_source: str = "task"
+    """What the REPL's `extra_data` holds in RLM mode, on any taskset (rlm_env.prompt_source):
+    `task` = the rlm-env task's own input (plain `vf.TaskData` has none); `none`; `prompt` = the
+    whole prompt text, the model getting a short instruction instead; any other name = that
+    field of the task data (the prompt stays)."""
     train_sub_llms: bool = False
     """Whether sub-LLM calls are training samples; when false their tokens are masked out."""
     budgets: Budgets = Budgets()
@@ -58,9 +65,16 @@ class RLMHarnessConfig(vf.HarnessConfig):
     model_retries: int = 2
     """Retries of a failed model request (by the OpenAI client) before it counts as a provider error."""
 
+    @field_validator("extra_data_source")
+    @classmethod
+    def _source_is_a_name(cls, source: str) -> str:
+        if not source.isidentifier():
+            raise ValueError(f"{source!r} is neither 'task', 'none', 'prompt' nor a task-data field name")
+        return source
+
 
 class RLMHarness(vf.Harness[RLMHarnessConfig]):
-    """Recursive Language Model scaffold (and its standard-LLM baseline) for rlm-env tasks."""
+    """Recursive Language Model scaffold (and its standard-LLM baseline) for any v1 taskset."""
 
     APPENDS_SYSTEM_PROMPT = True
     NEEDS_CONTAINER = False  # the REPL brings its own sandbox on the host
@@ -69,6 +83,7 @@ class RLMHarness(vf.Harness[RLMHarnessConfig]):
         task = RLMTaskData.model_validate(data.model_dump())
         system, prompt = self.resolve_prompt(data)
         prompt_text = prompt if isinstance(prompt, str) else data.prompt_text
+        task, prompt_text = place_input(self.config.extra_data_source, self.config.mode, data, task, prompt_text)
         if self.config.env_tips:
             prompt_text = with_env_tips(prompt_text, task.env_tips)
         client = ChatClient(endpoint, secret, ctx.model, max_retries=self.config.model_retries, tag_requests=True)
@@ -105,6 +120,7 @@ class _Run:
         self.client = client
         self.repl: ReplSession | None = None
         self.pool: SubLLMPool | None = None
+        self.tree: RecursionTree | None = None
 
     async def close_clients(self) -> None:
         await self.client.close()
@@ -120,7 +136,9 @@ class _Run:
 
     async def rlm(self, runtime, task: RLMTaskData, system: str | None, prompt: str) -> LoopResult:
         tools = load_tools(task)
-        self.pool = SubLLMPool(self.client.with_model(self.config.sub_llm.model), self.config.sub_llm, tools, self.config.budgets.max_sub_llm_calls)
+        self.tree = RecursionTree(self.config.sub_llm, self.config.budgets, self.config.repl,
+                                  lambda llm_batch: self.open_repl(runtime, llm_batch), tools, task.repl_packages)
+        self.pool = self.tree.root_pool(self.client.with_model(self.config.sub_llm.model))
         self.repl = self.open_repl(runtime, self.pool.batch)
         extra_data = load_extra_data(task)
         info = DataInfo.describe(extra_data, task.data_preview_chars)
@@ -129,10 +147,12 @@ class _Run:
         instructions = rlm_system_prompt(info, task.repl_packages, [t.schema() for t in tools],
                                          self.config.repl.max_output_chars, self.config.repl.cell_timeout_s)
         system_prompt = f"{system}\n\n{instructions}" if system else instructions
+        system_prompt += self.tree.llm_batch_note()
         try:
             return await run_rlm_loop(self.client, self.repl, self.pool, system_prompt, prompt, self.config.budgets)
         finally:
             await self.repl.close()
+            await self.tree.close()
 
     async def standard(self, runtime, task: RLMTaskData, system: str | None, prompt: str) -> LoopResult:
         tools = load_tools(task)
@@ -164,29 +184,29 @@ class _Run:
         """Write the answer, stop reason, metrics and records onto the trace."""
         self.trace.root_reply = result.answer
         repl_stats = self.repl.stats if self.repl else None
-        sub_stats = self.pool.stats if self.pool else None
+        sub_stats = self.tree.total_stats() if self.tree else None
         self.trace.info[TRACE_INFO_KEY] = {
             "mode": self.config.mode,
             "env_tips": self.config.env_tips,
             "stop_reason": result.stop_reason,
             "error": result.error,
-            "metrics": rollout_metrics(result, repl_stats, sub_stats),
+            "metrics": {**rollout_metrics(result, repl_stats, sub_stats),
+                        **(self.tree.depth_metrics() if self.tree else {})},
             "cells": [asdict(cell) for cell in result.cells],
-            "sub_llm_calls": [asdict(record) for record in sub_stats.records] if sub_stats else [],
+            "sub_llm_calls": self.tree.records() if self.tree else [],
         }
         if sub_stats is not None and sub_stats.records:
             self._link_sub_calls(sub_stats)
 
     def _link_sub_calls(self, sub_stats) -> None:
-        edges = [vf.SemanticEdge(source_request_id=record.parent_request_id, target_request_id=record.request_ids[0],
-                                 type="subagent_call")
-                 for record in sub_stats.records if record.parent_request_id and record.request_ids]
+        edges = [vf.SemanticEdge(source_request_id=source, target_request_id=target, type="subagent_call")
+                 for source, target in self.tree.call_links()]
         recorded = {call.acp.request_id for call in self.trace.calls if call.acp is not None and call.node is not None}
         edges = [e for e in edges if e.source_request_id in recorded and e.target_request_id in recorded]
         if edges:
             self.trace.add_semantic_edges(vf.SemanticEdgeSet(edges=edges))
         if not self.config.train_sub_llms:
             for call in self.trace.calls:
-                if call.acp is not None and call.node is not None and call.acp.request_id.startswith("sub-"):
+                if call.acp is not None and call.node is not None and request_ids.is_sub_llm(call.acp.request_id):
                     node = self.trace.nodes[call.node]
                     node.mask = compat.masked_out(node.mask)

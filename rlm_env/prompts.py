@@ -116,3 +116,18 @@ def with_env_tips(prompt: str, tips: str | None) -> str:
 
 def repl_output_message(output: str) -> str:
     return output if output.strip() else "(no output)"
+
+
+PROMPT_IN_EXTRA_DATA = (
+    "Your task is the text in `extra_data`; it is not shown here. Read it with code, do what it asks, and put "
+    "your final answer in answer[\"content\"] with answer[\"ready\"] = True."
+)
+"""The user turn of an RLM whose prompt was moved into `extra_data` (the RLM paper's setting)."""
+
+
+def child_rlm_note(prompt_in_extra_data: bool) -> str:
+    """What an RLM is told when each of its `llm_batch` prompts starts a child RLM."""
+    where = "gets your prompt as its `extra_data`" if prompt_in_extra_data else "gets your prompt as its task"
+    return ("Each `llm_batch` prompt here starts a fresh model with a REPL like yours: it " + where +
+            ", works on it with code, and its answer[\"content\"] comes back as the reply. Give each one a "
+            "whole, self-contained subtask.")

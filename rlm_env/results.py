@@ -22,6 +22,7 @@ from typing import Any
 import verifiers.v1 as vf
 from scipy import stats
 
+from rlm_env import request_ids
 from rlm_env.harness import TRACE_INFO_KEY
 
 CONFIG_FILE = "config.json"
@@ -102,8 +103,8 @@ def root_branch_messages(trace: vf.Trace) -> list:
     Sub-LLM calls are branches of their own, and the last branch is not always the root's.
     """
     def last_root_turn(branch) -> int:
-        ids = [c.acp.request_id for c in branch.calls if c.acp is not None]
-        return max((int(i.split("-", 1)[1]) for i in ids if i.startswith("root-")), default=0)
+        ids = [request_ids.parse(c.acp.request_id) for c in branch.calls if c.acp is not None]
+        return max((i.turn for i in ids if i is not None and i.depth == 0), default=0)
 
     branches = trace.branches
     if not branches:

@@ -10,9 +10,11 @@ and the model may ask again (rlm_env.errors). Only a tool that cannot work at al
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rlm_env import request_ids
 from rlm_env.client import ChatClient
 from rlm_env.errors import ContextOverflowError, ProviderError
 from rlm_env.prompts import SUB_LLM_SYSTEM_PROMPT
@@ -39,6 +41,32 @@ class SubLLMConfig(BaseModel):
     r"""Return only the `\boxed{...}` part of a reply when it has one."""
     system_prompt: str = SUB_LLM_SYSTEM_PROMPT
     """System prompt of every sub-LLM conversation."""
+    depth: int = 1
+    """Recursion depth of `llm_batch`: 1 = its prompts go to plain sub-LLM calls; 2 = each prompt
+    starts a child RLM (its own REPL and `answer`) whose `llm_batch` calls plain sub-LLMs; each
+    step up adds a level of child RLMs (see rlm_env.recursion). `timeout_s` then bounds a whole
+    child, and `max_concurrency` applies to each RLM's own llm_batch."""
+    max_child_repls: int = Field(default=8, ge=1)
+    """Child RLM REPLs alive at once per rollout (the root's not counted); a child waits for a
+    free one, and the wait counts against `timeout_s`. At least `depth - 1`."""
+    child_prompt: Literal["extra_data", "message"] = "extra_data"
+    """Where a child RLM finds its llm_batch prompt: `extra_data` (in its REPL, with a short
+    instruction as its user turn, as the RLM paper does) or `message` (as its user turn)."""
+
+    @field_validator("depth")
+    @classmethod
+    def _depth_at_least_one(cls, depth: int) -> int:
+        if depth < 1:
+            raise ValueError(f"must be 1 or more, not {depth}: 1 = plain sub-LLM calls (the default), "
+                             "2 = each llm_batch prompt starts a child RLM")
+        return depth
+
+    @model_validator(mode="after")
+    def _room_for_every_level(self) -> "SubLLMConfig":
+        if self.max_child_repls < self.depth - 1:
+            raise ValueError(f"sub_llm.max_child_repls is {self.max_child_repls}, below the {self.depth - 1} child "
+                             f"levels of sub_llm.depth = {self.depth}; set it to at least {self.depth - 1}")
+        return self
 
 
 @dataclass
@@ -128,7 +156,7 @@ class SubLLMPool:
         schemas = [tool.schema() for tool in self.tools.values()]
         for turn in range(self.config.max_tool_turns + 1):
             offer_tools = bool(schemas) and turn < self.config.max_tool_turns
-            record.request_ids.append(f"sub-{record.index}-{turn}")
+            record.request_ids.append(request_ids.sub_turn(record.index, turn))
             reply = await self.client.complete(messages, schemas if offer_tools else None, self.config.max_tokens,
                                                request_id=record.request_ids[-1])
             record.turns += 1

@@ -1,5 +1,6 @@
 """One rollout laid out for a person: prompt, each root turn with its code, the sub-LLM calls
-that code made, what the REPL printed back, then the answer and the reward.
+that code made (a child RLM's cells and calls nested under it, at sub_llm.depth > 1), what the
+REPL printed back, then the answer and the reward.
 
 Everything the model or the task wrote is shown as plain text (never as rich markup), and
 long texts are cut with a marker saying how much was left out.
@@ -14,6 +15,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from rlm_env import request_ids
 from rlm_env.loop import extract_code
 from rlm_env.prompts import PYTHON_TOOL_NAME, REPL_OUTPUT_PREFIX, repl_output_message
 
@@ -51,7 +53,7 @@ def render_rollout(record: dict[str, Any], limit: int | None = 1500) -> Renderab
         if role == "assistant":
             turn += 1
             parts.append(_assistant(message, turn, limit, rlm))
-            if calls := subs_by_turn.get(f"root-{turn}"):
+            if calls := subs_by_turn.get(request_ids.root_turn(turn)):
                 parts.append(_sub_calls(calls, limit))
         elif role in ("tool", "user") and turn > 0:
             body = content_text(message)
@@ -128,7 +130,23 @@ def _sub_calls(calls: list[dict], limit: int | None) -> RenderableType:
         if call.get("error"):
             reply.append(f"\nerror: {call['error']}", style="red")
         table.add_row(str(call.get("index", "")), Text(clip(call.get("prompt") or "", cut)), reply)
-    return table
+    children = [_child_rlm(call, limit) for call in calls if call.get("kind") == "child_rlm"]
+    return Group(table, *children) if children else table
+
+
+def _child_rlm(call: dict, limit: int | None) -> RenderableType:
+    """A child RLM: the code of each of its cells with the output, then its own sub-LLM calls."""
+    parts: list[RenderableType] = []
+    for cell in call.get("cells", []):
+        parts.append(Syntax(clip(cell["code"], limit), "python", theme="ansi_dark", word_wrap=True))
+        parts.append(Panel(Text(clip(repl_output_message(cell["output"]), limit)), title="REPL output",
+                           title_align="left", border_style="green"))
+    if call.get("children"):
+        parts.append(_sub_calls(call["children"], limit))
+    title = (f"child RLM #{call.get('index', '')} · depth {call.get('depth', '?')} · {call.get('turns', 0)} turns · "
+             f"stop {call.get('stop_reason') or 'none'}")
+    return Panel(Group(*parts) if parts else Text("(no cells)", style="dim"), title=title, title_align="left",
+                 border_style="magenta")
 
 
 def _answer(record: dict, limit: int | None) -> RenderableType:

@@ -3,7 +3,7 @@ prime-rl uses) against a server that answers like prime-rl's vLLM server.
 
 The root conversation must be one training sample whose tokens are exactly what the model saw
 and sampled, with a logprob per sampled token; sub-LLM calls are their own samples, trained or
-masked out as `train_sub_llms` says."""
+masked out as `train_sub_llms` says; so are child RLMs at sub_llm.depth 2."""
 
 import asyncio
 import copy
@@ -14,6 +14,8 @@ import verifiers.v1 as vf
 from fake_openai import FakeOpenAI, Script, code, text, write_chatml_tokenizer
 from renderers.configs import Qwen3RendererConfig
 from rlm_env.compat import token_list
+
+from rlm_env.prompts import SUB_LLM_SYSTEM_PROMPT
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +110,60 @@ def test_root_turns_extend_one_sample_and_sub_llm_masks_follow_the_switch(tokeni
         assert node.logprobs[-len(gen.completion_ids):] == pytest.approx(gen.logprobs)
         assert sum(node.mask) == (len(gen.completion_ids) if train_sub_llms else 0)
     assert all(link.type == "subagent_call" for node in sub_nodes for link in node.semantic_parents)
+
+
+def is_root(request: dict) -> bool:
+    prompt = request["prompt_text"]
+    return '"name": "python"' in prompt and SUB_LLM_SYSTEM_PROMPT not in prompt
+
+
+def child_rlm(request: dict) -> dict:
+    """A child RLM (sub_llm.depth 2): reads its prompt from extra_data, then answers."""
+    earlier_turns = request["prompt_text"].count("<|im_start|>assistant") - 1
+    if earlier_turns == 0:
+        return code("nums = eval(extra_data.removeprefix('Sum these: '))\nprint(nums)")
+    return code("answer['content'] = str(sum(nums))\nanswer['ready'] = True")
+
+
+@pytest.mark.parametrize("train_sub_llms", [False, True])
+def test_depth_two_children_are_their_own_samples_masked_unless_trained(tokenizer_dir, train_sub_llms):
+    root = Script([
+        code("parts = llm_batch([f'Sum these: {extra_data[:2]}', f'Sum these: {extra_data[2:]}'])\nprint(parts)"),
+        code("answer['content'] = str(sum(int(p) for p in parts))\nanswer['ready'] = True"),
+    ], name="root")
+
+    def model(request: dict) -> dict:
+        return root(request) if is_root(request) else child_rlm(request)
+
+    with FakeOpenAI(root=model, is_sub=lambda request: not is_root(request), tokenizer_dir=tokenizer_dir) as server:
+        trace = run_training_rollout(server, tokenizer_dir, {"train_sub_llms": train_sub_llms,
+                                                             "sub_llm": {"depth": 2}})
+    assert trace.reward == 1.0
+    nodes = nodes_by_request(trace)
+    assert sorted(nodes) == ["root-1", "root-2", "sub-0:root-1", "sub-0:root-2", "sub-1:root-1", "sub-1:root-2"]
+    assert trace.num_branches == 3  # the root conversation and one per child RLM
+
+    child_gens = [g for g in server.generations if g.is_sub]
+    assert len(child_gens) == 4
+
+    def ends_with(tokens, completion: list[int]) -> bool:  # lists or arrays (verifiers 0.4.1 keeps numpy arrays)
+        return list(tokens[-len(completion):]) == completion
+
+    for i in (0, 1):
+        first, second = nodes[f"sub-{i}:root-1"], nodes[f"sub-{i}:root-2"]
+        # A child's turns extend one another, as the root's do: one sample per child, apart from the root's.
+        [branch] = [b for b in trace.branches if first in b.nodes]
+        assert second in branch.nodes and nodes["root-1"] not in branch.nodes
+        tokens = list(branch.token_ids)
+        assert tokens == next(g.prompt_ids + g.completion_ids for g in child_gens
+                              if ends_with(tokens, g.completion_ids)
+                              and len(g.prompt_ids) + len(g.completion_ids) == len(tokens))
+        for node in (first, second):
+            gen = next(g for g in child_gens if ends_with(node.token_ids, g.completion_ids))
+            assert list(node.logprobs[-len(gen.completion_ids):]) == pytest.approx(gen.logprobs)
+            assert sum(node.mask) == (len(gen.completion_ids) if train_sub_llms else 0)
+        assert [(trace.nodes[link.node], link.type) for link in first.semantic_parents] == [(nodes["root-1"],
+                                                                                               "subagent_call")]
+    root_gens = [g for g in server.generations if not g.is_sub]
+    for turn, gen in zip((1, 2), root_gens, strict=True):  # the root's sample is trained whatever the switch
+        assert list(nodes[f"root-{turn}"].mask[-len(gen.completion_ids):]) == [True] * len(gen.completion_ids)

@@ -1,0 +1,94 @@
+"""The request id of every model call in a rollout: built and parsed here, nowhere else.
+
+Each call sends its id in the X-ACP-Model-Request-ID header; verifiers' interception records it
+on the trace, where it tells the calls apart and anchors the semantic edges between them.
+
+    root-N               turn N of the root model                               depth 0
+    sub-I-T              turn T of sub-LLM call I of the root's llm_batch       depth 1
+    sub-I:root-N         turn N of the child RLM that call I started           depth 1
+    sub-I:sub-J-T        turn T of call J of that child's llm_batch             depth 2
+    sub-I:sub-J:root-N   turn N of the grandchild RLM that call J started       depth 2
+
+A child RLM runs the root's loop, so it names its own calls as the root does (`root-N`,
+`sub-J-T`); its scope (`sub-I`, one more `sub-J:` per level) is put in front. Ids are unique
+across depths because each scope is the path of call indices from the root, and every id of
+a call below the root starts with `sub-`.
+"""
+
+import re
+from dataclasses import dataclass
+
+SCOPE_SEPARATOR = ":"
+
+_ROOT = re.compile(r"root-(\d+)")
+_SUB = re.compile(r"sub-(\d+)-(\d+)")
+_SCOPE = re.compile(r"sub-(\d+)")
+
+
+def root_turn(turn: int) -> str:
+    """Turn `turn` (from 1) of an RLM's own model, before its scope is put in front."""
+    return f"root-{turn}"
+
+
+def sub_turn(index: int, turn: int) -> str:
+    """Turn `turn` (from 0) of plain sub-LLM call `index` of an RLM's llm_batch, before its scope."""
+    return f"sub-{index}-{turn}"
+
+
+def child_scope(scope: str, index: int) -> str:
+    """The scope of the child RLM started by call `index` of the llm_batch of the RLM at `scope`."""
+    return qualify(scope, f"sub-{index}")
+
+
+def qualify(scope: str, request_id: str) -> str:
+    """An id as the RLM at `scope` names it, made unique in the rollout ('' is the root's scope)."""
+    return f"{scope}{SCOPE_SEPARATOR}{request_id}" if scope else request_id
+
+
+@dataclass(frozen=True)
+class RequestId:
+    """A parsed request id."""
+
+    path: tuple[int, ...]
+    """Indices of the llm_batch calls that started the RLM making this call; () for the root."""
+    index: int | None
+    """The sub-LLM call this turn belongs to, for a plain sub-LLM call; None for an RLM's own turn."""
+    turn: int
+
+    @property
+    def depth(self) -> int:
+        """0 for the root model, 1 for what the root's llm_batch started, and so on."""
+        return len(self.path) + (self.index is not None)
+
+    @property
+    def is_rlm_turn(self) -> bool:
+        """A turn of an RLM's own loop (the root's, or a child's), not of a plain sub-LLM call."""
+        return self.index is None
+
+
+def parse(request_id: str) -> RequestId | None:
+    """The parts of an id built by this module; None for any other string."""
+    *scopes, last = request_id.split(SCOPE_SEPARATOR)
+    path = []
+    for scope in scopes:
+        match = _SCOPE.fullmatch(scope)
+        if match is None:
+            return None
+        path.append(int(match.group(1)))
+    if match := _ROOT.fullmatch(last):
+        return RequestId(tuple(path), None, int(match.group(1)))
+    if match := _SUB.fullmatch(last):
+        return RequestId(tuple(path), int(match.group(1)), int(match.group(2)))
+    return None
+
+
+def is_sub_llm(request_id: str) -> bool:
+    """Whether a call is below the root (a sub-LLM call or a child RLM's turn): masked out of
+    training unless `train_sub_llms` is set."""
+    parsed = parse(request_id)
+    return parsed is not None and parsed.depth > 0
+
+
+def scope_depth(scope: str) -> int:
+    """The depth of the RLM at `scope` (0 for the root)."""
+    return len(scope.split(SCOPE_SEPARATOR)) if scope else 0
