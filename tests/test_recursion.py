@@ -345,14 +345,10 @@ def test_a_cancelled_child_gives_its_slot_back(cancel_while):
 def test_child_repls_in_one_remote_runtime_keep_their_own_input_files():
     """On docker/prime/modal every REPL of a rollout shares the runtime's work dir; a child's input
     must not replace the root's, which a restarted root worker reloads."""
-    # Imported here, as tests/test_runtime_host.py drives the runtime: verifiers 0.4.1 renames these.
-    from verifiers.v1.runtimes import make_runtime
-    from verifiers.v1.runtimes.subprocess import SubprocessConfig
+    from rlm_env.compat import subprocess_runtime
 
     async def scenario():
-        runtime = make_runtime(SubprocessConfig(), name="rlm-env-test-children")
-        await runtime.start()
-        try:
+        async with subprocess_runtime("rlm-env-test-children") as runtime:
             root = ReplSession(RuntimeWorkerHost(runtime), ReplConfig(cell_timeout_s=1.5))
             await root.start("the root's input")
             child = ReplSession(ScopedFiles(RuntimeWorkerHost(runtime), "sub-0:sub-1"), ReplConfig())
@@ -362,7 +358,5 @@ def test_child_repls_in_one_remote_runtime_keep_their_own_input_files():
             assert (await root.execute("print(extra_data)")).output == "the root's input\n"
             await child.close()
             await root.close()
-        finally:
-            await runtime.stop()
 
     asyncio.run(scenario())
