@@ -29,6 +29,7 @@ EXAMPLES = """examples:
   rlm-env eval verbatim-copy-rlm --mode standard --model gpt-4.1-mini \\
       --base-url https://api.openai.com/v1 --api-key-var OPENAI_API_KEY
   rlm-env ablate verbatim-copy-rlm -n 3 --env-args '{"max_length": 300}'
+  rlm-env ablate math-python-rlm -n 8 -r 4 --modes standard,rlm-tips   # pass@1, pass@4, learnable share
   rlm-env view outputs/verbatim-copy-rlm/rlm-20250101-120000 --rollout 2
 
 Run `rlm-env COMMAND --help` for a command's options."""
@@ -48,8 +49,11 @@ def parser() -> argparse.ArgumentParser:
     _run_arguments(eval_)
 
     ablate = commands.add_parser("ablate", help="run all three modes and compare them",
-                                 description="Run ENV_ID in every mode (standard, rlm, rlm-tips) on the same tasks; "
-                                             "write a markdown table and a PNG chart to --out and print the table.")
+                                 description="Run ENV_ID in every mode (standard, rlm, rlm-tips; or those --modes "
+                                             "names) on the same tasks; write a markdown table and a PNG chart to "
+                                             "--out and print the table.")
+    ablate.add_argument("--modes", default=",".join(MODES), metavar="LIST",
+                        help=f"comma-separated modes to run, in this order (default: {','.join(MODES)})")
     _run_arguments(ablate)
 
     view = commands.add_parser("view", help="show one rollout of a finished run",
@@ -81,6 +85,8 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     endpoint.add_argument("--port", type=int, default=0, help="port of the local model server (default: any free one)")
     endpoint.add_argument("--temperature", type=float, metavar="T", help="sampling temperature for every model call")
     endpoint.add_argument("--max-tokens", type=int, metavar="N", help="completion-token cap per model call")
+    p.add_argument("--pass-threshold", type=float, default=1.0, metavar="T",
+                   help="a rollout passes (for pass@1, pass@K) when its reward >= T (default: 1.0)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: outputs/ENV_ID/MODE-TIMESTAMP)")
     p.add_argument("-v", "--verbose", action="store_true", help="log what verifiers and rlm-env do")
 
@@ -93,7 +99,8 @@ def _plan(args: argparse.Namespace) -> RunPlan:
                 if value is not None}
     return RunPlan(env_id=args.env_id, num_tasks=args.num_tasks or None, rollouts_per_task=args.rollouts,
                    concurrency=args.concurrency, env_args=parse_json_object("--env-args", args.env_args),
-                   harness_args=parse_json_object("--harness-args", args.harness_args), sampling=sampling)
+                   harness_args=parse_json_object("--harness-args", args.harness_args), sampling=sampling,
+                   pass_threshold=args.pass_threshold)
 
 
 def _default_out(env_id: str, name: str) -> Path:
@@ -134,7 +141,7 @@ def cmd_eval(args: argparse.Namespace, out_console: Console, err: Console) -> in
 
 def cmd_ablate(args: argparse.Namespace, out_console: Console, err: Console) -> int:
     out = args.out or _default_out(args.env_id, "ablate")
-    summaries = _run(args, list(MODES), out, err)
+    summaries = _run(args, _modes(args.modes), out, err)
     table = ablation_markdown(summaries)
     (out / ABLATION_MARKDOWN).write_text(table)
     ablation_chart(summaries, out / ABLATION_CHART)
@@ -143,6 +150,15 @@ def cmd_ablate(args: argparse.Namespace, out_console: Console, err: Console) -> 
     out_console.print()
     out_console.print(table, markup=False, highlight=False, soft_wrap=True)
     return 0
+
+
+def _modes(text: str) -> list[str]:
+    modes = [mode.strip() for mode in text.split(",") if mode.strip()]
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown or not modes or len(set(modes)) != len(modes):
+        raise CLIError(f"--modes {text!r}: give distinct modes from {', '.join(MODES)}, comma-separated "
+                       "(e.g. --modes standard,rlm-tips)")
+    return modes
 
 
 def cmd_view(args: argparse.Namespace, out_console: Console, err: Console) -> int:

@@ -232,6 +232,8 @@ class RunPlan:
     harness_args: dict[str, Any] = field(default_factory=dict)
     sampling: dict[str, Any] = field(default_factory=dict)
     """Sampling overrides (temperature, max_tokens) applied to every model call."""
+    pass_threshold: float = 1.0
+    """A rollout passes (pass@1, pass@K in the summary) when its reward is at least this."""
 
 
 def _versions(env_id: str) -> dict[str, str]:
@@ -256,6 +258,7 @@ async def run_mode(plan: RunPlan, mode: str, endpoint: Endpoint, out: Path, prog
             "local_model": endpoint.local_model, "num_tasks": len(tasks),
             "rollouts_per_task": plan.rollouts_per_task, "concurrency": plan.concurrency,
             "env_args": plan.env_args, "harness_args": plan.harness_args, "sampling": plan.sampling,
+            "pass_threshold": plan.pass_threshold,
             "env_config": config.model_dump(mode="json"), "versions": _versions(plan.env_id),
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         })
