@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rlm_env.evaluate import MODES, CLIError, RunPlan, env_config, open_endpoint, parse_json_object, run_mode
+from rlm_env.evaluate import (MODES, CLIError, RunPlan, Variant, env_config, open_endpoint, parse_json_object,
+                              run_mode)
 from rlm_env.local_model import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModelError
 from rlm_env.report import ABLATION_CHART, ABLATION_MARKDOWN, ablation_chart, ablation_markdown, summary_table
 from rlm_env.results import holds_run, read_records
@@ -54,6 +55,10 @@ def parser() -> argparse.ArgumentParser:
                                              "--out and print the table.")
     ablate.add_argument("--modes", default=",".join(MODES), metavar="LIST",
                         help=f"comma-separated modes to run, in this order (default: {','.join(MODES)})")
+    ablate.add_argument("--variant", action="append", default=[], metavar="NAME=MODE:JSON",
+                        help="also run MODE with these harness arguments as a row called NAME, to measure a knob "
+                             "on and off in one run; repeatable, e.g. "
+                             "'rlm-no-stop=rlm:{\"protocol\": {\"stop_sequences\": []}}'")
     _run_arguments(ablate)
 
     view = commands.add_parser("view", help="show one rollout of a finished run",
@@ -100,7 +105,8 @@ def _plan(args: argparse.Namespace) -> RunPlan:
     return RunPlan(env_id=args.env_id, num_tasks=args.num_tasks or None, rollouts_per_task=args.rollouts,
                    concurrency=args.concurrency, env_args=parse_json_object("--env-args", args.env_args),
                    harness_args=parse_json_object("--harness-args", args.harness_args), sampling=sampling,
-                   pass_threshold=args.pass_threshold)
+                   pass_threshold=args.pass_threshold,
+                   variants={v.name: v for v in map(Variant.parse, getattr(args, "variant", []))})
 
 
 def _default_out(env_id: str, name: str) -> Path:
@@ -117,7 +123,8 @@ def _run(args: argparse.Namespace, modes: list[str], out: Path, err: Console):
     plan = _plan(args)
     folders = {mode: out if len(modes) == 1 else out / mode for mode in modes}
     for mode in modes:  # fail on bad ids, arguments and folders before a model server starts
-        env_config(plan.env_id, mode, plan.env_args, plan.harness_args)
+        base_mode, harness_args = plan.resolve(mode)
+        env_config(plan.env_id, base_mode, plan.env_args, harness_args)
         if holds_run(folders[mode]):
             raise CLIError(f"{folders[mode]} already holds a run; pass another --out or remove it")
     summaries = {}
@@ -141,7 +148,10 @@ def cmd_eval(args: argparse.Namespace, out_console: Console, err: Console) -> in
 
 def cmd_ablate(args: argparse.Namespace, out_console: Console, err: Console) -> int:
     out = args.out or _default_out(args.env_id, "ablate")
-    summaries = _run(args, _modes(args.modes), out, err)
+    variants = [Variant.parse(text).name for text in args.variant]
+    if len(set(variants)) != len(variants):
+        raise CLIError(f"--variant names must differ, got {', '.join(variants)}")
+    summaries = _run(args, _modes(args.modes) + variants, out, err)
     table = ablation_markdown(summaries)
     (out / ABLATION_MARKDOWN).write_text(table)
     ablation_chart(summaries, out / ABLATION_CHART)

@@ -172,12 +172,22 @@ def test_ablate_runs_every_mode_and_writes_the_table_and_chart(server, tmp_path,
     assert sum(not r.get("tools") for r in roots) == 2  # the standard rollouts only
 
 
-def test_ablate_runs_the_modes_asked_for_with_k_rollouts(server, tmp_path, capsys):
+def test_ablate_runs_the_modes_and_variants_asked_for_with_k_rollouts(server, tmp_path, capsys):
     out = tmp_path / "ablation"
+    variant = 'tips-no-stop=rlm-tips:{"protocol": {"stop_sequences": []}}'
     status, stdout, stderr = run(capsys, "ablate", ENV, "-n", 2, "-r", 2, "--modes", "standard,rlm-tips", *short(),
+                                 "--variant", variant, "--harness-args", '{"budgets": {"max_turns": 3}}',
                                  *endpoint(server), "--out", out)
     assert status == 0, stderr
-    assert sorted(path.name for path in out.iterdir() if path.is_dir()) == ["rlm-tips", "standard"]
+    assert sorted(path.name for path in out.iterdir() if path.is_dir()) == ["rlm-tips", "standard", "tips-no-stop"]
+    config = json.loads((out / "tips-no-stop" / "config.json").read_text())
+    assert (config["mode"], config["base_mode"]) == ("tips-no-stop", "rlm-tips")
+    harness = config["env_config"]["agent"]["harness"]
+    assert harness["protocol"]["stop_sequences"] == [] and harness["budgets"]["max_turns"] == 3  # both merged
+    assert harness["env_tips"] is True
+    roots = [r for r in server.requests if r.get("tools")]  # RLM root calls: 4 with tips, 4 in the variant
+    assert [("stop" in r) for r in roots] == [True] * 4 + [False] * 4
+    assert "| tips-no-stop | 0.500 |" in stdout
     summary = read_summary(out / "rlm-tips")
     # The fake copies task 0 right and task 1 wrong every time: nothing to learn within a task.
     assert summary["learnability"] == {"k": 2, "pass_at_1": 0.5, "pass_at_k": 0.5, "learnable_share": 0.0,
@@ -186,6 +196,10 @@ def test_ablate_runs_the_modes_asked_for_with_k_rollouts(server, tmp_path, capsy
     assert "| rlm-tips | 0.500 | 0.500 | 0% | 0.000 | 100% | 100% | answer_ready 4 |" in stdout
     line = one_line_error(capsys, "ablate", ENV, "--modes", "standard,rlm-tip")
     assert "--modes 'standard,rlm-tip': give distinct modes from standard, rlm, rlm-tips" in line
+    line = one_line_error(capsys, "ablate", ENV, "--variant", "x=rlm-fast:{}")
+    assert "--variant 'x=rlm-fast:{}': write NAME=MODE:JSON with MODE one of standard, rlm, rlm-tips" in line
+    line = one_line_error(capsys, "ablate", ENV, "--variant", 'x=rlm:{"protocol": {"stop_sequence": []}}')
+    assert "protocol.stop_sequence: Extra inputs are not permitted" in line
 
 
 # --------------------------------------------------------------------------- view
