@@ -19,6 +19,7 @@ from rlm_env.client import ChatClient, ContextOverflowError, ProviderError
 from rlm_env.prompts import (
     CONTEXT_WARNING,
     PROSE_REMINDER,
+    STATED_ANSWER_REMINDER,
     PYTHON_TOOL_NAME,
     REPL_OUTPUT_PREFIX,
     python_tool_schema,
@@ -78,10 +79,11 @@ class ProtocolConfig(BaseModel):
     would start inventing the REPL's output after its code block (it sees the real output next
     turn). [] sends none. At most 4 (the OpenAI API's limit)."""
     answer_in_text: bool = False
-    """When the rollout ends with no answer set (answer["content"] empty), take the answer the
-    last reply states in its own text: an `answer = {"content": ...}` literal, else the last
-    `\\boxed{...}`. Such rollouts stop with `answer_in_text`, so they can be told apart or
-    excluded."""
+    """Answers stated in a reply's text (an `answer = {"content": ...}` literal, else the last
+    `\\boxed{...}`). A prose reply that states one is answered with the code that sets it instead
+    of the generic reminder; and when the rollout ends with no answer set (answer["content"]
+    empty), the answer the last reply states counts, with stop reason `answer_in_text` so such
+    rollouts can be told apart or excluded."""
     worked_example: bool = False
     """Add a short worked example of the REPL protocol (a code turn, the REPL's reply, the
     answer turn) to the system prompt."""
@@ -209,7 +211,9 @@ async def run_rlm_loop(client: ChatClient, repl: ReplSession, sub_llms: SubLLMPo
             elif (code := extract_code(message.get("content") or "")) is not None:
                 loop.result.messages.append({"role": "user", "content": REPL_OUTPUT_PREFIX + await run_cell(code)})
             else:
-                loop.result.messages.append({"role": "user", "content": PROSE_REMINDER})
+                stated = answer_in_text(message.get("content")) if protocol.answer_in_text else None
+                reminder = PROSE_REMINDER if stated is None else STATED_ANSWER_REMINDER.format(content=stated)
+                loop.result.messages.append({"role": "user", "content": reminder})
             loop.warn_if_near_limit()
             if repl.answer.get("ready"):
                 return "answer_ready"

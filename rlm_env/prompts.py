@@ -17,6 +17,12 @@ PROSE_REMINDER = (
     "answer[\"ready\"] = True in code."
 )
 
+STATED_ANSWER_REMINDER = (
+    "Your reply states an answer in its text, but only an answer set in code counts. If it is your final "
+    "answer, run:\n```python\nanswer[\"content\"] = {content!r}\nanswer[\"ready\"] = True\n```"
+)
+"""The reminder for a prose reply that states an answer (ProtocolConfig.answer_in_text)."""
+
 CONTEXT_WARNING = (
     "Note: this conversation now uses about {percent}% of the model's context window ({used:,} of "
     "{limit:,} tokens). Print less, keep intermediate results in variables, and finish soon: set "

@@ -9,7 +9,7 @@ from test_harness_e2e import run_episodes
 from test_loop import rlm
 
 from rlm_env.loop import DEFAULT_STOP_SEQUENCES, Budgets, ProtocolConfig, answer_in_text
-from rlm_env.prompts import WORKED_EXAMPLE
+from rlm_env.prompts import PROSE_REMINDER, STATED_ANSWER_REMINDER, WORKED_EXAMPLE
 
 # What the 1.5B model writes: right code, then an invented output block and a boxed answer in prose.
 INVENTED = "```python\nx = 6 * 7\nprint(x)\n```\n```output\n41\n```\nSo the answer is \\boxed{41}."
@@ -42,6 +42,21 @@ def test_answer_in_text_takes_the_last_replys_boxed_answer_when_none_was_set():
         off, _, _ = run(rlm(server, budgets=Budgets(max_turns=2)))
     assert (on.answer, on.stop_reason) == ("42", "answer_in_text")
     assert (off.answer, off.stop_reason) == ("", "max_turns")
+
+
+def test_a_prose_answer_gets_the_code_that_sets_it():
+    replies = [text("The answer is \\boxed{42}."), text("```python\nanswer['content'] = '42'\nanswer['ready'] = True\n```")]
+    root = Script(list(replies))
+    with FakeOpenAI(root=root) as server:
+        result, _, _ = run(rlm(server, protocol=ProtocolConfig(answer_in_text=True)))
+    server.check()
+    reminder = root.requests[1]["messages"][-1]["content"]
+    assert reminder == STATED_ANSWER_REMINDER.format(content="42") and "answer[\"content\"] = '42'" in reminder
+    assert (result.answer, result.stop_reason) == ("42", "answer_ready")
+    root = Script(list(replies))
+    with FakeOpenAI(root=root) as server:
+        run(rlm(server))
+    assert root.requests[1]["messages"][-1]["content"] == PROSE_REMINDER  # knob off: the generic reminder
 
 
 def test_answer_in_text_never_replaces_an_answer_set_in_code():
