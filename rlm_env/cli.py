@@ -88,6 +88,9 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
                           help=f"local model without --base-url: {' or '.join(LOCAL_MODELS)} or a .gguf path "
                                f"(default: {DEFAULT_LOCAL_MODEL})")
     endpoint.add_argument("--port", type=int, default=0, help="port of the local model server (default: any free one)")
+    endpoint.add_argument("--threads", type=int, metavar="N",
+                          help="CPU threads of the local model server (default: all CPUs; on a busy shared machine "
+                               "1 can be several times faster)")
     endpoint.add_argument("--temperature", type=float, metavar="T", help="sampling temperature for every model call")
     endpoint.add_argument("--max-tokens", type=int, metavar="N", help="completion-token cap per model call")
     p.add_argument("--pass-threshold", type=float, default=1.0, metavar="T",
@@ -97,7 +100,8 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _plan(args: argparse.Namespace) -> RunPlan:
-    for flag, value, least in (("-n", args.num_tasks, 0), ("-r", args.rollouts, 1), ("-c", args.concurrency, 1)):
+    for flag, value, least in (("-n", args.num_tasks, 0), ("-r", args.rollouts, 1), ("-c", args.concurrency, 1),
+                               ("--threads", args.threads or 1, 1)):
         if value < least:
             raise CLIError(f"{flag} must be at least {least}, got {value}")
     sampling = {key: value for key, value in (("temperature", args.temperature), ("max_tokens", args.max_tokens))
@@ -130,7 +134,7 @@ def _run(args: argparse.Namespace, modes: list[str], out: Path, err: Console):
     summaries = {}
     parallel = max(4, plan.concurrency)  # llama.cpp slots: root calls and sub-LLM calls share them
     with open_endpoint(args.base_url, args.model, args.api_key_var, args.local_model, args.port, parallel,
-                       say=lambda text: err.print(text, style="dim", markup=False)) as endpoint:
+                       say=lambda text: err.print(text, style="dim", markup=False), threads=args.threads) as endpoint:
         with _progress(err) as progress:
             for mode in modes:
                 summaries[mode] = asyncio.run(run_mode(plan, mode, endpoint, folders[mode], progress))

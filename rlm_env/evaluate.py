@@ -186,7 +186,7 @@ def _require_local_extra() -> None:
 
 @contextlib.contextmanager
 def open_endpoint(base_url: str | None, model: str | None, api_key_var: str, local_model: str, port: int,
-                  parallel: int, say: Callable[[str], None] = print) -> Iterator[Endpoint]:
+                  parallel: int, say: Callable[[str], None] = print, threads: int | None = None) -> Iterator[Endpoint]:
     """A checked remote endpoint, or the local model server for as long as the block runs."""
     if base_url is None:
         if model is not None:
@@ -194,7 +194,7 @@ def open_endpoint(base_url: str | None, model: str | None, api_key_var: str, loc
                            "--local-model to pick the bundled model")
         _require_local_extra()
         say(f"starting the local model server ({local_model}); the first start assembles the model file")
-        with LocalModelServer(local_model, port=port, parallel=parallel) as server:
+        with LocalModelServer(local_model, port=port, parallel=parallel, threads=threads) as server:
             # The key travels by environment variable, as verifiers' client config expects.
             os.environ[LOCAL_KEY_VAR] = server.api_key
             try:

@@ -74,7 +74,7 @@ class ProtocolConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    stop_sequences: list[str] = Field(default_factory=lambda: list(DEFAULT_STOP_SEQUENCES), max_length=4)
+    stop_sequences: list[str] = Field(default=DEFAULT_STOP_SEQUENCES, max_length=4)
     """Sent as `stop` with every root-model call in RLM mode, so generation ends where the model
     would start inventing the REPL's output after its code block (it sees the real output next
     turn). [] sends none. At most 4 (the OpenAI API's limit)."""
