@@ -249,6 +249,7 @@ def one_line_error(capsys, *argv) -> str:
     (["--harness-args", '{"budgets": {"max_turns": 0}}'], "invalid --harness-args for verbatim-copy-rlm: "
                                                           "budgets.max_turns: Input should be greater"),
     (["--harness-args", '{"mode": "standard"}'], "--harness-args may not set 'mode'"),
+    (["--threads", "0"], "--threads must be at least 1, got 0"),
 ])
 def test_bad_arguments_name_the_fix(args, fix, capsys):
     assert fix in one_line_error(capsys, "eval", ENV, *args)
