@@ -101,7 +101,7 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
 
 def _plan(args: argparse.Namespace) -> RunPlan:
     for flag, value, least in (("-n", args.num_tasks, 0), ("-r", args.rollouts, 1), ("-c", args.concurrency, 1),
-                               ("--threads", args.threads or 1, 1)):
+                               ("--threads", 1 if args.threads is None else args.threads, 1)):
         if value < least:
             raise CLIError(f"{flag} must be at least {least}, got {value}")
     sampling = {key: value for key, value in (("temperature", args.temperature), ("max_tokens", args.max_tokens))
