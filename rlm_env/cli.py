@@ -31,6 +31,7 @@ EXAMPLES = """examples:
   rlm-env eval verbatim-copy-rlm --mode standard --model gpt-4.1-mini \\
       --base-url https://api.openai.com/v1 --api-key-var OPENAI_API_KEY
   rlm-env ablate verbatim-copy-rlm -n 3 --env-args '{"max_length": 300}'
+  rlm-env ablate math-python-rlm -n 8 -r 4 --modes standard,rlm-tips   # pass@1, pass@4, learnable share
   rlm-env view outputs/verbatim-copy-rlm/rlm-20250101-120000 --rollout 2
   rlm-env report outputs/verbatim-copy-rlm/ablate-20250101-120000 --open
   rlm-env doctor                                        # which verifiers is active, bubblewrap, ...
@@ -52,8 +53,15 @@ def parser() -> argparse.ArgumentParser:
     _run_arguments(eval_)
 
     ablate = commands.add_parser("ablate", help="run all three modes and compare them",
-                                 description="Run ENV_ID in every mode (standard, rlm, rlm-tips) on the same tasks; "
-                                             "write a markdown table and a PNG chart to --out and print the table.")
+                                 description="Run ENV_ID in every mode (standard, rlm, rlm-tips; or those --modes "
+                                             "names) on the same tasks; write a markdown table and a PNG chart to "
+                                             "--out and print the table.")
+    ablate.add_argument("--modes", default=",".join(MODES), metavar="LIST",
+                        help=f"comma-separated modes to run, in this order (default: {','.join(MODES)})")
+    ablate.add_argument("--variant", action="append", default=[], metavar="NAME=MODE:JSON",
+                        help="also run MODE with these harness arguments as a row called NAME, to measure a knob "
+                             "on and off in one run; repeatable, e.g. "
+                             "'rlm-no-stop=rlm:{\"protocol\": {\"stop_sequences\": []}}'")
     _run_arguments(ablate)
 
     view = commands.add_parser("view", help="show one rollout of a finished run",
@@ -96,23 +104,31 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
                           help=f"local model without --base-url: {' or '.join(LOCAL_MODELS)} or a .gguf path "
                                f"(default: {DEFAULT_LOCAL_MODEL})")
     endpoint.add_argument("--port", type=int, default=0, help="port of the local model server (default: any free one)")
+    endpoint.add_argument("--threads", type=int, metavar="N",
+                          help="CPU threads of the local model server (default: all CPUs; on a busy shared machine "
+                               "1 can be several times faster)")
     endpoint.add_argument("--temperature", type=float, metavar="T", help="sampling temperature for every model call")
     endpoint.add_argument("--max-tokens", type=int, metavar="N", help="completion-token cap per model call")
+    p.add_argument("--pass-threshold", type=float, default=1.0, metavar="T",
+                   help="a rollout passes (for pass@1, pass@K) when its reward >= T (default: 1.0)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: outputs/ENV_ID/MODE-TIMESTAMP)")
     p.add_argument("-v", "--verbose", action="store_true", help="log what verifiers and rlm-env do")
 
 
 def _plan(args: argparse.Namespace):
-    from rlm_env.evaluate import RunPlan, parse_json_object
+    from rlm_env.evaluate import RunPlan, Variant, parse_json_object
 
-    for flag, value, least in (("-n", args.num_tasks, 0), ("-r", args.rollouts, 1), ("-c", args.concurrency, 1)):
+    for flag, value, least in (("-n", args.num_tasks, 0), ("-r", args.rollouts, 1), ("-c", args.concurrency, 1),
+                               ("--threads", 1 if args.threads is None else args.threads, 1)):
         if value < least:
             raise CLIError(f"{flag} must be at least {least}, got {value}")
     sampling = {key: value for key, value in (("temperature", args.temperature), ("max_tokens", args.max_tokens))
                 if value is not None}
     return RunPlan(env_id=args.env_id, num_tasks=args.num_tasks or None, rollouts_per_task=args.rollouts,
                    concurrency=args.concurrency, env_args=parse_json_object("--env-args", args.env_args),
-                   harness_args=parse_json_object("--harness-args", args.harness_args), sampling=sampling)
+                   harness_args=parse_json_object("--harness-args", args.harness_args), sampling=sampling,
+                   pass_threshold=args.pass_threshold,
+                   variants={v.name: v for v in map(Variant.parse, getattr(args, "variant", []))})
 
 
 def _default_out(env_id: str, name: str) -> Path:
@@ -132,13 +148,14 @@ def _run(args: argparse.Namespace, modes: list[str], out: Path, err: Console):
     plan = _plan(args)
     folders = {mode: out if len(modes) == 1 else out / mode for mode in modes}
     for mode in modes:  # fail on bad ids, arguments and folders before a model server starts
-        env_config(plan.env_id, mode, plan.env_args, plan.harness_args)
+        base_mode, harness_args = plan.resolve(mode)
+        env_config(plan.env_id, base_mode, plan.env_args, harness_args)
         if holds_run(folders[mode]):
             raise CLIError(f"{folders[mode]} already holds a run; pass another --out or remove it")
     summaries = {}
     parallel = max(4, plan.concurrency)  # llama.cpp slots: root calls and sub-LLM calls share them
     with open_endpoint(args.base_url, args.model, args.api_key_var, args.local_model, args.port, parallel,
-                       say=lambda text: err.print(text, style="dim", markup=False)) as endpoint:
+                       say=lambda text: err.print(text, style="dim", markup=False), threads=args.threads) as endpoint:
         with _progress(err) as progress:
             for mode in modes:
                 summaries[mode] = asyncio.run(run_mode(plan, mode, endpoint, folders[mode], progress))
@@ -157,10 +174,14 @@ def cmd_eval(args: argparse.Namespace, out_console: Console, err: Console) -> in
 
 
 def cmd_ablate(args: argparse.Namespace, out_console: Console, err: Console) -> int:
+    from rlm_env.evaluate import Variant
     from rlm_env.report import ABLATION_CHART, ABLATION_MARKDOWN, ablation_chart, ablation_markdown
 
     out = args.out or _default_out(args.env_id, "ablate")
-    summaries = _run(args, list(MODES), out, err)
+    variants = [Variant.parse(text).name for text in args.variant]
+    if len(set(variants)) != len(variants):
+        raise CLIError(f"--variant names must differ, got {', '.join(variants)}")
+    summaries = _run(args, _modes(args.modes) + variants, out, err)
     table = ablation_markdown(summaries)
     (out / ABLATION_MARKDOWN).write_text(table)
     ablation_chart(summaries, out / ABLATION_CHART)
@@ -169,6 +190,15 @@ def cmd_ablate(args: argparse.Namespace, out_console: Console, err: Console) -> 
     out_console.print()
     out_console.print(table, markup=False, highlight=False, soft_wrap=True)
     return 0
+
+
+def _modes(text: str) -> list[str]:
+    modes = [mode.strip() for mode in text.split(",") if mode.strip()]
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown or not modes or len(set(modes)) != len(modes):
+        raise CLIError(f"--modes {text!r}: give distinct modes from {', '.join(MODES)}, comma-separated "
+                       "(e.g. --modes standard,rlm-tips)")
+    return modes
 
 
 def cmd_view(args: argparse.Namespace, out_console: Console, err: Console) -> int:

@@ -85,10 +85,13 @@ class ChatClient:
         await self._client.close()
 
     async def complete(self, messages: list[dict], tools: list[dict] | None = None,
-                       max_tokens: int | None = None, request_id: str | None = None) -> ChatReply:
+                       max_tokens: int | None = None, request_id: str | None = None,
+                       stop: list[str] | None = None) -> ChatReply:
         request: dict[str, Any] = {"model": self.model, "messages": messages, **(self.sampling or {})}
         if tools:
             request["tools"] = tools
+        if stop:
+            request["stop"] = stop
         if max_tokens is not None:
             request["max_tokens"] = max_tokens
         headers = dict(self.extra_headers or {})

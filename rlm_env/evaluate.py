@@ -184,7 +184,7 @@ def _require_local_extra() -> None:
 
 @contextlib.contextmanager
 def open_endpoint(base_url: str | None, model: str | None, api_key_var: str, local_model: str, port: int,
-                  parallel: int, say: Callable[[str], None] = print) -> Iterator[Endpoint]:
+                  parallel: int, say: Callable[[str], None] = print, threads: int | None = None) -> Iterator[Endpoint]:
     """A checked remote endpoint, or the local model server for as long as the block runs."""
     if base_url is None:
         if model is not None:
@@ -192,7 +192,7 @@ def open_endpoint(base_url: str | None, model: str | None, api_key_var: str, loc
                            "--local-model to pick the bundled model")
         _require_local_extra()
         say(f"starting the local model server ({local_model}); the first start assembles the model file")
-        with LocalModelServer(local_model, port=port, parallel=parallel) as server:
+        with LocalModelServer(local_model, port=port, parallel=parallel, threads=threads) as server:
             # The key travels by environment variable, as verifiers' client config expects.
             os.environ[LOCAL_KEY_VAR] = server.api_key
             try:
@@ -230,6 +230,47 @@ class RunPlan:
     harness_args: dict[str, Any] = field(default_factory=dict)
     sampling: dict[str, Any] = field(default_factory=dict)
     """Sampling overrides (temperature, max_tokens) applied to every model call."""
+    pass_threshold: float = 1.0
+    """A rollout passes (pass@1, pass@K in the summary) when its reward is at least this."""
+    variants: dict[str, "Variant"] = field(default_factory=dict)
+    """Extra named modes of an ablation (a knob on or off), by name."""
+
+    def resolve(self, mode: str) -> tuple[str, dict[str, Any]]:
+        """The mode (a MODES key) and harness arguments of a mode or variant name."""
+        if mode in self.variants:
+            variant = self.variants[mode]
+            return variant.mode, merged(self.harness_args, variant.harness_args)
+        return mode, self.harness_args
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named mode of one ablation: one of MODES with harness arguments of its own, so a knob's
+    effect is measured on and off in the same run (same server, tasks and sampling)."""
+
+    name: str
+    mode: str
+    harness_args: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> "Variant":
+        """NAME=MODE:JSON, e.g. 'rlm-no-stop=rlm:{"protocol": {"stop_sequences": []}}'."""
+        name, sep, rest = text.partition("=")
+        mode, colon, args = rest.partition(":")
+        if not sep or not name.strip() or mode not in MODES:
+            raise CLIError(f"--variant {text!r}: write NAME=MODE:JSON with MODE one of {', '.join(MODES)}, e.g. "
+                           "'rlm-no-stop=rlm:{\"protocol\": {\"stop_sequences\": []}}'")
+        if name.strip() in MODES:
+            raise CLIError(f"--variant {text!r}: the name {name.strip()!r} is a mode already; pick another")
+        return cls(name.strip(), mode, parse_json_object("--variant", args) if colon else {})
+
+
+def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `override` laid over it, nested tables merged key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def _versions(env_id: str) -> dict[str, str]:
@@ -251,8 +292,9 @@ def check_tasks(config: vf.EnvConfig, tasks: list[vf.Task]) -> None:
 
 
 async def run_mode(plan: RunPlan, mode: str, endpoint: Endpoint, out: Path, progress: Progress) -> dict[str, Any]:
-    """Run every rollout of one mode into the run folder `out`; returns the summary."""
-    config = env_config(plan.env_id, mode, plan.env_args, plan.harness_args)
+    """Run every rollout of one mode (or variant) into the run folder `out`; returns the summary."""
+    base_mode, harness_args = plan.resolve(mode)
+    config = env_config(plan.env_id, base_mode, plan.env_args, harness_args)
     env = vf.load_environment(config)
     taskset = env.taskset.select(vf.SelectConfig(limit=plan.num_tasks))
     if not taskset.bounded:
@@ -264,7 +306,8 @@ async def run_mode(plan: RunPlan, mode: str, endpoint: Endpoint, out: Path, prog
             "env_id": plan.env_id, "mode": mode, "model": endpoint.model, "base_url": endpoint.base_url,
             "local_model": endpoint.local_model, "num_tasks": len(tasks),
             "rollouts_per_task": plan.rollouts_per_task, "concurrency": plan.concurrency,
-            "env_args": plan.env_args, "harness_args": plan.harness_args, "sampling": plan.sampling,
+            "base_mode": base_mode, "env_args": plan.env_args, "harness_args": harness_args,
+            "sampling": plan.sampling, "pass_threshold": plan.pass_threshold,
             "env_config": config.model_dump(mode="json"), "versions": _versions(plan.env_id),
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         })

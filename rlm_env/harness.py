@@ -22,7 +22,7 @@ from pydantic import ConfigDict, field_validator
 from rlm_env import compat, request_ids
 from rlm_env.client import ChatClient
 from rlm_env.errors import INFRA_ERRORS, as_rollout_error
-from rlm_env.loop import INFRA_STOPS, Budgets, LoopResult, run_chat_loop, run_rlm_loop
+from rlm_env.loop import INFRA_STOPS, Budgets, LoopResult, ProtocolConfig, run_chat_loop, run_rlm_loop
 from rlm_env.metrics import rollout_metrics
 from rlm_env.prompt_source import place_input
 from rlm_env.prompts import PYTHON_TOOL_NAME, DataInfo, python_tool_schema, rlm_system_prompt, with_env_tips
@@ -56,6 +56,8 @@ class RLMHarnessConfig(vf.HarnessConfig):
     """Whether sub-LLM calls are training samples; when false their tokens are masked out."""
     budgets: Budgets = Budgets()
     """Limits that end a rollout (turns, tokens, sub-LLM calls, wall time)."""
+    protocol: ProtocolConfig = ProtocolConfig()
+    """RLM mode: stop sequences, answers stated in text, a worked example, tips as code (aids for small models)."""
     sub_llm: SubLLMConfig = SubLLMConfig()
     """How `llm_batch` calls sub-LLMs (model, concurrency, timeout, tool turns)."""
     repl: ReplConfig = ReplConfig()
@@ -85,7 +87,8 @@ class RLMHarness(vf.Harness[RLMHarnessConfig]):
         prompt_text = prompt if isinstance(prompt, str) else data.prompt_text
         task, prompt_text = place_input(self.config.extra_data_source, self.config.mode, data, task, prompt_text)
         if self.config.env_tips:
-            prompt_text = with_env_tips(prompt_text, task.env_tips)
+            code_tips = self.config.mode == "rlm" and self.config.protocol.tips_as_code and task.env_tips_code
+            prompt_text = with_env_tips(prompt_text, task.env_tips_code if code_tips else task.env_tips)
         client = ChatClient(endpoint, secret, ctx.model, max_retries=self.config.model_retries, tag_requests=True)
         run = _Run(self.config, trace, client)
         try:
@@ -145,11 +148,13 @@ class _Run:
         await self.repl.start(extra_data)
         del extra_data  # the worker holds it now; big contexts should not stay in the host
         instructions = rlm_system_prompt(info, task.repl_packages, [t.schema() for t in tools],
-                                         self.config.repl.max_output_chars, self.config.repl.cell_timeout_s)
+                                         self.config.repl.max_output_chars, self.config.repl.cell_timeout_s,
+                                         worked_example=self.config.protocol.worked_example)
         system_prompt = f"{system}\n\n{instructions}" if system else instructions
         system_prompt += self.tree.llm_batch_note()
         try:
-            return await run_rlm_loop(self.client, self.repl, self.pool, system_prompt, prompt, self.config.budgets)
+            return await run_rlm_loop(self.client, self.repl, self.pool, system_prompt, prompt, self.config.budgets,
+                                      self.config.protocol)
         finally:
             await self.repl.close()
             await self.tree.close()

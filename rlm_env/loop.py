@@ -21,17 +21,20 @@ from rlm_env.errors import ContextOverflowError, ProviderError, ToolUnavailable
 from rlm_env.prompts import (
     CONTEXT_WARNING,
     PROSE_REMINDER,
+    STATED_ANSWER_REMINDER,
     PYTHON_TOOL_NAME,
     REPL_OUTPUT_PREFIX,
     python_tool_schema,
     repl_output_message,
 )
 from rlm_env.repl import ReplInfraError, ReplSession
+from rlm_env.scoring import extract_boxed
 from rlm_env.sub_llm import SubLLMPool
 from rlm_env.tools import Tool, run_tool_call
 
 StopReason = Literal[
     "answer_ready",  # RLM: answer["ready"] was set
+    "answer_in_text",  # RLM: no answer was set; the last reply stated one in its text (ProtocolConfig)
     "completed",  # chat loop: the model replied without a tool call
     "max_turns",
     "max_root_completion_tokens",
@@ -65,6 +68,34 @@ class Budgets(BaseModel):
     """Warn the model once when a prompt passes this fraction of `context_window_tokens`."""
 
 
+DEFAULT_STOP_SEQUENCES = ["```output", "```text\nREPL output", "REPL output:"]
+"""Where a model starts to write the REPL's output itself, after its code block."""
+
+
+class ProtocolConfig(BaseModel):
+    """How the RLM scaffold holds the root model to the REPL protocol. Aids for small models that
+    write a code block and then carry on as if they had run it; each can be switched off."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    stop_sequences: list[str] = Field(default=DEFAULT_STOP_SEQUENCES, max_length=4)
+    """Sent as `stop` with every root-model call in RLM mode, so generation ends where the model
+    would start inventing the REPL's output after its code block (it sees the real output next
+    turn). [] sends none. At most 4 (the OpenAI API's limit)."""
+    answer_in_text: bool = False
+    """Answers stated in a reply's text (an `answer = {"content": ...}` literal, else the last
+    `\\boxed{...}`). A prose reply that states one is answered with the code that sets it instead
+    of the generic reminder; and when the rollout ends with no answer set (answer["content"]
+    empty), the answer the last reply states counts, with stop reason `answer_in_text` so such
+    rollouts can be told apart or excluded."""
+    worked_example: bool = False
+    """Add a short worked example of the REPL protocol (a code turn, the REPL's reply, the
+    answer turn) to the system prompt."""
+    tips_as_code: bool = False
+    """With `env_tips`, give the environment's tips as a Python skeleton of the strategy where the
+    environment has one (it falls back to the prose tips otherwise)."""
+
+
 @dataclass
 class CellRecord:
     code: str
@@ -94,9 +125,11 @@ class LoopResult:
 class _Loop:
     """Shared budget bookkeeping for both loops."""
 
-    def __init__(self, client: ChatClient, messages: list[dict], budgets: Budgets) -> None:
+    def __init__(self, client: ChatClient, messages: list[dict], budgets: Budgets,
+                 stop: list[str] | None = None) -> None:
         self.client = client
         self.budgets = budgets
+        self.stop = stop or None
         self.result = LoopResult(answer="", stop_reason="max_turns", messages=messages)
         self.started = time.monotonic()
 
@@ -111,7 +144,7 @@ class _Loop:
     async def call_model(self, tools: list[dict] | None) -> dict:
         r = self.result
         self.request_id = request_ids.root_turn(r.root_turns + 1)
-        reply = await self.client.complete(r.messages, tools, request_id=self.request_id)
+        reply = await self.client.complete(r.messages, tools, request_id=self.request_id, stop=self.stop)
         r.root_turns += 1
         r.root_prompt_tokens += reply.prompt_tokens
         r.root_completion_tokens += reply.completion_tokens
@@ -152,10 +185,11 @@ class _Loop:
 
 
 async def run_rlm_loop(client: ChatClient, repl: ReplSession, sub_llms: SubLLMPool, system_prompt: str,
-                       user_prompt: str, budgets: Budgets) -> LoopResult:
+                       user_prompt: str, budgets: Budgets, protocol: ProtocolConfig | None = None) -> LoopResult:
     """Drive the root model until answer["ready"] or a budget; the REPL must be started."""
+    protocol = protocol or ProtocolConfig()
     loop = _Loop(client, [{"role": "system", "content": system_prompt}, {"role": "user", "content": user_prompt}],
-                 budgets)
+                 budgets, stop=protocol.stop_sequences)
     tools_schema = [python_tool_schema()]
 
     async def run_cell(code: str) -> str:
@@ -185,7 +219,9 @@ async def run_rlm_loop(client: ChatClient, repl: ReplSession, sub_llms: SubLLMPo
             elif (code := extract_code(message.get("content") or "")) is not None:
                 loop.result.messages.append({"role": "user", "content": REPL_OUTPUT_PREFIX + await run_cell(code)})
             else:
-                loop.result.messages.append({"role": "user", "content": PROSE_REMINDER})
+                stated = answer_in_text(message.get("content")) if protocol.answer_in_text else None
+                reminder = PROSE_REMINDER if stated is None else STATED_ANSWER_REMINDER.format(content=stated)
+                loop.result.messages.append({"role": "user", "content": reminder})
             loop.warn_if_near_limit()
             if repl.answer.get("ready"):
                 return "answer_ready"
@@ -194,7 +230,41 @@ async def run_rlm_loop(client: ChatClient, repl: ReplSession, sub_llms: SubLLMPo
 
     result = await loop.run(body)
     result.answer = repl.answer.get("content", "")
+    if protocol.answer_in_text and not str(result.answer).strip() and result.stop_reason not in INFRA_STOPS:
+        replies = [m for m in result.messages if m["role"] == "assistant"]
+        stated = answer_in_text(replies[-1].get("content")) if replies else None
+        if stated is not None:
+            result.answer, result.stop_reason = stated, "answer_in_text"
     return result
+
+
+_ANSWER_LITERAL = re.compile(r"\banswer\s*=\s*\{")
+
+
+def answer_in_text(content: str | None) -> str | None:
+    """The answer a reply states in its text: the content of its last `answer = {"content": ...}`
+    dict literal, else of its last `\\boxed{...}`; None when it states neither."""
+    if not content:
+        return None
+    for match in reversed(list(_ANSWER_LITERAL.finditer(content))):
+        literal = _balanced_braces(content, match.end() - 1)
+        try:
+            value = ast.literal_eval(literal) if literal else None
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if isinstance(value, dict) and "content" in value:
+            return str(value["content"])
+    return extract_boxed(content)
+
+
+def _balanced_braces(text: str, start: int) -> str | None:
+    """text[start:] up to the brace closing the one at `start` (braces in strings not special)."""
+    depth = 0
+    for index in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        if depth == 0:
+            return text[start:index + 1]
+    return None
 
 
 async def run_chat_loop(client: ChatClient, messages: list[dict], tools: list[Tool], budgets: Budgets) -> LoopResult:

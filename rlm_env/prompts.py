@@ -17,6 +17,12 @@ PROSE_REMINDER = (
     "answer[\"ready\"] = True in code."
 )
 
+STATED_ANSWER_REMINDER = (
+    "Your reply states an answer in its text, but only an answer set in code counts. If it is your final "
+    "answer, run:\n```python\nanswer[\"content\"] = {content!r}\nanswer[\"ready\"] = True\n```"
+)
+"""The reminder for a prose reply that states an answer (ProtocolConfig.answer_in_text)."""
+
 CONTEXT_WARNING = (
     "Note: this conversation now uses about {percent}% of the model's context window ({used:,} of "
     "{limit:,} tokens). Print less, keep intermediate results in variables, and finish soon: set "
@@ -65,8 +71,29 @@ def python_tool_schema(description: str | None = None) -> dict:
     }
 
 
+WORKED_EXAMPLE = """\
+Example of the protocol (a different task; the REPL's reply is the message after yours):
+Task: how many lines of extra_data mention "cat"?
+You:
+```python
+lines = extra_data.splitlines()
+hits = [line for line in lines if "cat" in line]
+print(len(lines), len(hits))
+```
+REPL output:
+120 7
+You:
+```python
+answer["content"] = "7"
+answer["ready"] = True
+```
+Stop after each code block: the REPL runs it and sends back what it printed. Never write the output \
+yourself, and never answer in prose: the answer counts only when it is set in code."""
+"""A short worked example of the REPL protocol (ProtocolConfig.worked_example)."""
+
+
 def rlm_system_prompt(data: DataInfo | None, packages: list[str], sub_llm_tools: list[dict],
-                      max_output_chars: int, cell_timeout_s: float) -> str:
+                      max_output_chars: int, cell_timeout_s: float, worked_example: bool = False) -> str:
     """The root model's instructions: the REPL contract in plain words."""
     lines = [
         "You solve the task by writing Python in a persistent REPL. You only see what your code prints.",
@@ -104,6 +131,8 @@ def rlm_system_prompt(data: DataInfo | None, packages: list[str], sub_llm_tools:
         "The task ends as soon as `ready` is True, so set it only when you are done.",
         "- If you run out of turns or time, whatever is in `answer[\"content\"]` counts as your answer.",
     ]
+    if worked_example:
+        lines += ["", WORKED_EXAMPLE]
     return "\n".join(lines)
 
 

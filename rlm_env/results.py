@@ -11,11 +11,16 @@ A run folder (what `rlm-env eval` writes, and one per mode under `rlm-env ablate
 The figures are plain means over rollouts, except the reward, which also gets a 95%
 confidence interval (Student t on the sample standard deviation). Failed rollouts (an
 infrastructure error recorded on the trace) have no reward: they are counted, not scored as 0.
+
+`summary["learnability"]` says whether a group-relative trainer (GRPO) could learn from the
+run: the rollouts of one task form a group, and a group whose rewards are all equal gives no
+gradient. A rollout *passes* when its reward is at least `summary["pass_threshold"]` (1.0
+unless `--pass-threshold` says otherwise); see `learnability`.
 """
 
 import json
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +151,59 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
-def summarize(records: list[dict]) -> dict[str, Any]:
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The unbiased pass@k estimate from n samples of which c passed (Chen et al., 2021):
+    1 - C(n-c, k) / C(n, k), the chance that k of the n samples, drawn without replacement,
+    hold at least one pass."""
+    if not 0 < k <= n:
+        raise ValueError(f"pass@k needs 0 < k <= n, got k={k}, n={n}")
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def learnability(records: list[dict], pass_threshold: float = 1.0) -> dict[str, Any]:
+    """How much a group-relative trainer could learn from these rollouts.
+
+    Tasks are grouped by `task_index` and `task_id`; `k` is the most rollouts any task has. Failed rollouts
+    (no reward) are left out of the reward figures, as in the reward mean, so a task with n < k
+    scored rollouts contributes pass@n to pass@k; a task with none is left out.
+
+    - `pass_at_1`, `pass_at_k`: mean over tasks of the unbiased estimate; a rollout passes when
+      its reward >= `pass_threshold`. `pass_at_k` is None when k == 1.
+    - `learnable_share`: share of tasks whose scored rollouts do not all get the same reward
+      (tasks with at least two scored rollouts; None when there are none, e.g. k == 1).
+    - `within_task_reward_std`: mean over those tasks of the population standard deviation of
+      their rewards (what GRPO divides advantages by; 0 when nothing is learnable).
+    - `llm_batch_share`: share of rollouts that called llm_batch at least once.
+    - `answer_ready_share`: share of rollouts that ended by setting answer["ready"].
+    """
+    by_task: dict[Any, list[float]] = defaultdict(list)
+    counts: Counter = Counter()
+    for r in records:
+        task = (r.get("task_index"), r.get("task_id"))
+        counts[task] += 1
+        if r["reward"] is not None:
+            by_task[task].append(r["reward"])
+    k = max(counts.values(), default=0)
+    groups = [rewards for rewards in by_task.values() if rewards]
+    passes = [(len(rewards), sum(reward >= pass_threshold for reward in rewards)) for rewards in groups]
+    multi = [rewards for rewards in groups if len(rewards) > 1]
+    return {
+        "k": k,
+        "pass_at_1": _mean([c / n for n, c in passes]),
+        "pass_at_k": _mean([pass_at_k(n, c, min(k, n)) for n, c in passes]) if k > 1 else None,
+        "learnable_share": _mean([float(len(set(rewards)) > 1) for rewards in multi]),
+        "within_task_reward_std": _mean([_population_std(rewards) for rewards in multi]),
+        "llm_batch_share": _mean([float(r.get("metrics", {}).get("sub_llm_batches", 0) > 0) for r in records]),
+        "answer_ready_share": _mean([float(r["stop_reason"] == "answer_ready") for r in records]),
+    }
+
+
+def _population_std(values: list[float]) -> float:
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def summarize(records: list[dict], pass_threshold: float = 1.0) -> dict[str, Any]:
     """The summary figures of a run, computed from its rollout records only."""
     means = {name: _mean([figure(r, name) for r in records]) for name in FIGURES}
     means["rollout_seconds"] = _mean([r.get("seconds") for r in records])
@@ -157,6 +214,8 @@ def summarize(records: list[dict]) -> dict[str, Any]:
         "means": means,
         "stop_reasons": dict(Counter(r["stop_reason"] for r in records).most_common()),
         "errors": dict(Counter(e["type"] for r in records for e in r["errors"]).most_common()),
+        "pass_threshold": pass_threshold,
+        "learnability": learnability(records, pass_threshold),
     }
 
 
@@ -187,7 +246,8 @@ class RunWriter:
     def finish(self, run_seconds: float) -> dict[str, Any]:
         """Write summary.json; returns it."""
         identity = {key: self.config.get(key) for key in ("env_id", "mode", "model")}
-        summary = {**identity, **summarize(self.records), "run_seconds": run_seconds}
+        summary = {**identity, **summarize(self.records, self.config.get("pass_threshold", 1.0)),
+                   "run_seconds": run_seconds}
         (self.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 

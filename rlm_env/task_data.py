@@ -43,6 +43,9 @@ class RLMTaskData(vf.TaskData):
     """Reference to big input data, loaded at launch (takes precedence over `extra_data`)."""
     env_tips: str | None = None
     """Strategy hints, appended to the prompt in <env_tips> tags when the harness enables tips."""
+    env_tips_code: str | None = None
+    """The same strategy as a short Python skeleton; shown instead of `env_tips` when the harness
+    sets `protocol.tips_as_code`."""
     tools_ref: Ref | None = None
     """Factory of the environment's tools (a list of rlm_env.Tool): sub-LLM tools in RLM mode,
     root-model tools in standard mode."""

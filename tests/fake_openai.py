@@ -3,7 +3,8 @@
 Each request is answered by a handler: a `Script` (replies in order, loud when it runs out)
 or any function of the request body. A reply is a dict with `content` and/or `tool_calls`,
 or an `Error(status)` for a provider failure, a `Fault(kind)` (below), a `Raw(status, body)`
-sent as it is, or a `Delay(seconds, reply)`.
+sent as it is, or a `Delay(seconds, reply)`. Like a real server, it honours a request's `stop`
+strings: the content is cut before the first one it holds.
 
     server = FakeOpenAI(root=Script([code("answer['content'] = '4'; answer['ready'] = True")]))
     with server:
@@ -328,7 +329,12 @@ class FakeOpenAI:
                                "total_tokens": len(prompt_ids) + len(completion_ids)}}
 
     def completion(self, request: dict, reply: dict) -> dict:
-        message = {"role": "assistant", "content": reply.get("content"), "tool_calls": reply.get("tool_calls")}
+        content = reply.get("content")
+        stops = request.get("stop") or []
+        stops = [stops] if isinstance(stops, str) else stops
+        if content and (cuts := [content.index(stop) for stop in stops if stop in content]):
+            content = content[:min(cuts)]  # the stop string itself is not returned, as with OpenAI
+        message = {"role": "assistant", "content": content, "tool_calls": reply.get("tool_calls")}
         finish = reply.get("finish_reason") or ("tool_calls" if reply.get("tool_calls") else "stop")
         usage = reply.get("usage") or {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
         usage = {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}

@@ -113,8 +113,11 @@ def test_eval_writes_every_rollout_and_a_summary_computed_from_them(server, tmp_
     assert summary["stop_reasons"] == {"answer_ready": 3} and summary["failed"] == 0
     assert summary["run_seconds"] >= max(r["seconds"] for r in records)
 
-    for figure in ("0.667 [0.000, 1.000] (n=3)", "110 per rollout", "220 per rollout", "answer_ready 3"):
+    assert summary["learnability"]["k"] == 1 and summary["learnability"]["pass_at_k"] is None
+    for figure in ("0.667 [0.000, 1.000] (n=3)", "110 per rollout", "220 per rollout", "answer_ready 3",
+                   "pass@1 (reward >= 1)", "100% of rollouts"):
         assert figure in stdout
+    assert "pass@2" not in stdout and "pass@1 " in stdout
 
 
 def test_summary_leaves_failed_rollouts_out_of_the_reward_and_counts_them():
@@ -148,12 +151,17 @@ def test_ablate_runs_every_mode_and_writes_the_table_and_chart(server, tmp_path,
     assert status == 0, stderr
 
     table = (out / "ablation.md").read_text()
-    rows = [line for line in table.splitlines() if line.startswith("| ") and "mode" not in line]
+    article, learning = table.split("Learning signal", 1)
+    rows = [line for line in article.splitlines() if line.startswith("| ") and "mode" not in line]
     assert [row.split(" | ")[0] for row in rows] == ["| standard", "| rlm", "| rlm-tips"]
     for row in rows:  # task 0 right, task 1 wrong in every mode
         assert "0.500 [" in row and row.endswith("| 2 (0) |")
     assert rows[0].split(" | ")[2:4] == ["110", "0"]  # standard: one root call, no sub-LLMs
     assert rows[1].split(" | ")[2:4] == ["110", "220"]
+    # One rollout per task: pass@1 only; the RLM modes called llm_batch and set answer ready every time.
+    assert "| mode | pass@1 | learnable tasks |" in learning
+    assert "| standard | 0.500 | - | - | 0% | 0% | completed 2 |" in learning
+    assert "| rlm | 0.500 | - | - | 100% | 100% | answer_ready 2 |" in learning
     assert table in stdout
     assert (out / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -162,6 +170,36 @@ def test_ablate_runs_every_mode_and_writes_the_table_and_chart(server, tmp_path,
     roots = [r for r in server.requests if r["messages"][0]["content"] != SUB_LLM_SYSTEM_PROMPT]
     assert sum("<env_tips>" in user_prompt(r) for r in roots) == 2  # the rlm-tips rollouts only
     assert sum(not r.get("tools") for r in roots) == 2  # the standard rollouts only
+
+
+def test_ablate_runs_the_modes_and_variants_asked_for_with_k_rollouts(server, tmp_path, capsys):
+    out = tmp_path / "ablation"
+    variant = 'tips-no-stop=rlm-tips:{"protocol": {"stop_sequences": []}}'
+    status, stdout, stderr = run(capsys, "ablate", ENV, "-n", 2, "-r", 2, "--modes", "standard,rlm-tips", *short(),
+                                 "--variant", variant, "--harness-args", '{"budgets": {"max_turns": 3}}',
+                                 *endpoint(server), "--out", out)
+    assert status == 0, stderr
+    assert sorted(path.name for path in out.iterdir() if path.is_dir()) == ["rlm-tips", "standard", "tips-no-stop"]
+    config = json.loads((out / "tips-no-stop" / "config.json").read_text())
+    assert (config["mode"], config["base_mode"]) == ("tips-no-stop", "rlm-tips")
+    harness = config["env_config"]["agent"]["harness"]
+    assert harness["protocol"]["stop_sequences"] == [] and harness["budgets"]["max_turns"] == 3  # both merged
+    assert harness["env_tips"] is True
+    roots = [r for r in server.requests if r.get("tools")]  # RLM root calls: 4 with tips, 4 in the variant
+    assert [("stop" in r) for r in roots] == [True] * 4 + [False] * 4
+    assert "| tips-no-stop | 0.500 |" in stdout
+    summary = read_summary(out / "rlm-tips")
+    # The fake copies task 0 right and task 1 wrong every time: nothing to learn within a task.
+    assert summary["learnability"] == {"k": 2, "pass_at_1": 0.5, "pass_at_k": 0.5, "learnable_share": 0.0,
+                                       "within_task_reward_std": 0.0, "llm_batch_share": 1.0,
+                                       "answer_ready_share": 1.0}
+    assert "| rlm-tips | 0.500 | 0.500 | 0% | 0.000 | 100% | 100% | answer_ready 4 |" in stdout
+    line = one_line_error(capsys, "ablate", ENV, "--modes", "standard,rlm-tip")
+    assert "--modes 'standard,rlm-tip': give distinct modes from standard, rlm, rlm-tips" in line
+    line = one_line_error(capsys, "ablate", ENV, "--variant", "x=rlm-fast:{}")
+    assert "--variant 'x=rlm-fast:{}': write NAME=MODE:JSON with MODE one of standard, rlm, rlm-tips" in line
+    line = one_line_error(capsys, "ablate", ENV, "--variant", 'x=rlm:{"protocol": {"stop_sequence": []}}')
+    assert "protocol.stop_sequence: Extra inputs are not permitted" in line
 
 
 # --------------------------------------------------------------------------- view
@@ -211,6 +249,7 @@ def one_line_error(capsys, *argv) -> str:
     (["--harness-args", '{"budgets": {"max_turns": 0}}'], "invalid --harness-args for verbatim-copy-rlm: "
                                                           "budgets.max_turns: Input should be greater"),
     (["--harness-args", '{"mode": "standard"}'], "--harness-args may not set 'mode'"),
+    (["--threads", "0"], "--threads must be at least 1, got 0"),
 ])
 def test_bad_arguments_name_the_fix(args, fix, capsys):
     assert fix in one_line_error(capsys, "eval", ENV, *args)

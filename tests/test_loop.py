@@ -8,7 +8,7 @@ from conftest import run
 from fake_openai import Delay, Error, FakeOpenAI, Script, code, text, tool_call
 
 from rlm_env.client import ChatClient
-from rlm_env.loop import Budgets, extract_code, run_chat_loop, run_rlm_loop
+from rlm_env.loop import Budgets, ProtocolConfig, extract_code, run_chat_loop, run_rlm_loop
 from rlm_env.prompts import PROSE_REMINDER
 from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession
 from rlm_env.sub_llm import SubLLMConfig, SubLLMPool
@@ -18,13 +18,14 @@ FINISH = "answer['content'] = 'done'\nanswer['ready'] = True"
 
 
 async def rlm(server: FakeOpenAI, extra_data=None, budgets: Budgets | None = None,
-              sub: SubLLMConfig | None = None, tools=None, cell_timeout_s: float = 30):
+              sub: SubLLMConfig | None = None, tools=None, cell_timeout_s: float = 30,
+              protocol: ProtocolConfig | None = None):
     client = ChatClient(server.base_url, "test-key", "fake-model", max_retries=0)
     pool = SubLLMPool(client, sub or SubLLMConfig(), tools, (budgets or Budgets()).max_sub_llm_calls)
     repl = ReplSession(LocalSandbox(), ReplConfig(cell_timeout_s=cell_timeout_s), llm_batch=pool.batch)
     await repl.start(extra_data)
     try:
-        result = await run_rlm_loop(client, repl, pool, "system", "user task", budgets or Budgets())
+        result = await run_rlm_loop(client, repl, pool, "system", "user task", budgets or Budgets(), protocol)
     finally:
         await repl.close()
     return result, pool, repl

@@ -41,6 +41,7 @@ class SumNumbersTaskset(vf.Taskset[SumNumbersTask, SumNumbersConfig]):
                 standard_inline_data=True,
                 answer=str(sum(numbers)),
                 env_tips="Use Python's sum().",
+                env_tips_code="```python\nprint(sum(extra_data))\n```",
             )
             yield SumNumbersTask(data)
 

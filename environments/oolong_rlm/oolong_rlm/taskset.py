@@ -42,6 +42,27 @@ ARTICLE = {"split": "validation", "seed": 42, "shuffle": True, "num_examples": 5
 """The article's runs: 50 validation rows after `Dataset.shuffle(seed=42)`, no answer-type filter,
 judged yes/no by gpt-5-mini."""
 
+# The same strategy as code, for small models (harness protocol.tips_as_code); synth subsets only.
+TIPS_CODE = """\
+A skeleton of one way to solve it (check each printed value before going on):
+```python
+import re
+lines = extra_data.splitlines()
+print(len(lines)); print("\\n".join(lines[:4]))  # the first lines name the labels; one record per line follows
+records = [line for line in lines if "||" in line]
+labels = re.findall(r"'([^']+)'", lines[0])  # the label names, if the first line lists them in quotes
+print(len(records), labels)
+chunks = ["\\n".join(records[i:i + 25]) for i in range(0, len(records), 25)]
+prompts = [f"Classify each line below as one of {labels}. Reply with one label per line, in order, "
+           f"and nothing else.\\n\\n{chunk}" for chunk in chunks]
+replies = llm_batch(prompts)  # all chunks at once, in parallel
+from collections import Counter
+counts = Counter(label for reply in replies for row in reply.splitlines() for label in labels if label in row)
+print(counts, sum(counts.values()), len(records))
+```
+For questions about dates or users, count those fields of `records` with Counter directly (no llm_batch). \
+Then set answer["content"] in exactly the form the question asks for, and answer["ready"] = True."""
+
 
 class OolongData(RLMTaskData):
     answer: str
@@ -190,6 +211,7 @@ class OolongTaskset(vf.Taskset[OolongTask, OolongConfig]):
         question = row["question"] if subset != "real" else f"{row['question']}\n\n{REAL_INSTRUCTION}"
         return OolongData(
             id=str(row["id"]), prompt=question, extra_data_ref=row["ref"], env_tips=TIPS,
+            env_tips_code=TIPS_CODE if subset != "real" else None,
             standard_inline_data=True, data_preview_chars=0,
             answer=str(row["answer"]), answer_type=row.get("answer_type", "dnd"), subset=subset,
             context_chars=row["context_chars"], source_dataset=str(row.get("dataset", "")),

@@ -1,0 +1,108 @@
+"""The protocol knobs for small models (rlm_env.loop.ProtocolConfig), each on and off, through
+the loop and the harness against the scripted server."""
+
+import asyncio
+
+from conftest import run
+from fake_openai import FakeOpenAI, Script, code, text
+from test_harness_e2e import run_episodes
+from test_loop import rlm
+
+from rlm_env.loop import DEFAULT_STOP_SEQUENCES, Budgets, ProtocolConfig, answer_in_text
+from rlm_env.prompts import PROSE_REMINDER, STATED_ANSWER_REMINDER, WORKED_EXAMPLE
+
+# What the 1.5B model writes: right code, then an invented output block and a boxed answer in prose.
+INVENTED = "```python\nx = 6 * 7\nprint(x)\n```\n```output\n41\n```\nSo the answer is \\boxed{41}."
+SET_ANSWER = "```python\nanswer['content'] = str(x)\nanswer['ready'] = True\n```"
+
+
+def test_stop_sequences_end_the_reply_before_an_invented_output():
+    with FakeOpenAI(root=Script([text(INVENTED), text(SET_ANSWER)])) as server:
+        result, _, _ = run(rlm(server))
+    server.check()
+    assert server.requests[0]["stop"] == DEFAULT_STOP_SEQUENCES
+    assert result.messages[2]["content"] == "```python\nx = 6 * 7\nprint(x)\n```\n"  # nothing invented kept
+    assert result.messages[3] == {"role": "user", "content": "REPL output:\n42\n"}
+    assert result.answer == "42" and result.stop_reason == "answer_ready"
+
+
+def test_without_stop_sequences_the_invented_output_stays_in_the_conversation():
+    with FakeOpenAI(root=Script([text(INVENTED), text(SET_ANSWER)])) as server:
+        result, _, _ = run(rlm(server, protocol=ProtocolConfig(stop_sequences=[])))
+    server.check()
+    assert "stop" not in server.requests[0]
+    assert result.messages[2]["content"] == INVENTED and result.answer == "42"
+
+
+def test_answer_in_text_takes_the_last_replys_boxed_answer_when_none_was_set():
+    replies = [text("```python\nx = 6 * 7\nprint(x)\n```"), text("The answer is \\boxed{42}.")]
+    with FakeOpenAI(root=Script(list(replies))) as server:
+        on, _, _ = run(rlm(server, budgets=Budgets(max_turns=2), protocol=ProtocolConfig(answer_in_text=True)))
+    with FakeOpenAI(root=Script(list(replies))) as server:
+        off, _, _ = run(rlm(server, budgets=Budgets(max_turns=2)))
+    assert (on.answer, on.stop_reason) == ("42", "answer_in_text")
+    assert (off.answer, off.stop_reason) == ("", "max_turns")
+
+
+def test_a_prose_answer_gets_the_code_that_sets_it():
+    replies = [text("The answer is \\boxed{42}."), text("```python\nanswer['content'] = '42'\nanswer['ready'] = True\n```")]
+    root = Script(list(replies))
+    with FakeOpenAI(root=root) as server:
+        result, _, _ = run(rlm(server, protocol=ProtocolConfig(answer_in_text=True)))
+    server.check()
+    reminder = root.requests[1]["messages"][-1]["content"]
+    assert reminder == STATED_ANSWER_REMINDER.format(content="42") and "answer[\"content\"] = '42'" in reminder
+    assert (result.answer, result.stop_reason) == ("42", "answer_ready")
+    root = Script(list(replies))
+    with FakeOpenAI(root=root) as server:
+        run(rlm(server))
+    assert root.requests[1]["messages"][-1]["content"] == PROSE_REMINDER  # knob off: the generic reminder
+
+
+def test_answer_in_text_never_replaces_an_answer_set_in_code():
+    replies = [code("answer['content'] = 'draft'"), text("Final: \\boxed{42}")]
+    with FakeOpenAI(root=Script(replies)) as server:
+        result, _, _ = run(rlm(server, budgets=Budgets(max_turns=2), protocol=ProtocolConfig(answer_in_text=True)))
+    assert (result.answer, result.stop_reason) == ("draft", "max_turns")
+
+
+def test_answer_in_text_reads_an_answer_dict_written_in_prose():
+    assert answer_in_text('Done. I set answer = {"content": "7", "ready": True} and \\boxed{8}') == "7"
+    assert answer_in_text("answer = {'content': x}; so \\boxed{\\frac{1}{2}}") == "\\frac{1}{2}"  # not a literal
+    assert answer_in_text("answer = {'content': 3") is None and answer_in_text("no answer here") is None
+    assert answer_in_text(None) is None
+
+
+def run_sum_episode(harness: dict) -> tuple[dict, object]:
+    root = Script([code("answer['content'] = str(sum(extra_data))\nanswer['ready'] = True")])
+    with FakeOpenAI(root=root) as server:
+        [episode] = asyncio.run(run_episodes(server, harness))
+    server.check()
+    return root.requests[0], episode.traces[0]
+
+
+def test_worked_example_is_in_the_system_prompt_only_when_asked_for():
+    request, trace = run_sum_episode({"protocol": {"worked_example": True}})
+    assert WORKED_EXAMPLE in request["messages"][0]["content"] and trace.reward == 1.0
+    request, _ = run_sum_episode({})
+    assert "Example of the protocol" not in request["messages"][0]["content"]
+
+
+def test_tips_as_code_show_the_skeleton_instead_of_the_prose_tips():
+    request, trace = run_sum_episode({"env_tips": True, "protocol": {"tips_as_code": True}})
+    user = request["messages"][1]["content"]
+    assert "<env_tips>\n```python\nprint(sum(extra_data))\n```\n</env_tips>" in user and "sum()." not in user
+    request, _ = run_sum_episode({"env_tips": True})
+    assert "<env_tips>\nUse Python's sum().\n</env_tips>" in request["messages"][1]["content"]
+    request, _ = run_sum_episode({"protocol": {"tips_as_code": True}})  # tips off: no tips at all
+    assert "<env_tips>" not in request["messages"][1]["content"]
+
+
+def test_the_stop_reason_is_recorded_on_the_trace():
+    root = Script([text("It is \\boxed{5}")])
+    with FakeOpenAI(root=root) as server:
+        [episode] = asyncio.run(run_episodes(server, {"budgets": {"max_turns": 1},
+                                                      "protocol": {"answer_in_text": True}}))
+    trace = episode.traces[0]
+    assert trace.info["rlm_env"]["stop_reason"] == "answer_in_text" and trace.metrics["stop_answer_in_text"] == 1.0
+    assert root.requests[0]["stop"] == DEFAULT_STOP_SEQUENCES  # through the interception to the server
