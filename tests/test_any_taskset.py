@@ -153,7 +153,8 @@ def test_ablate_takes_any_installed_taskset_id(tmp_path, capsys):
         assert config["env_config"]["agent"]["harness"]["id"] == "rlm-env"
         summary = json.loads((out / mode / "summary.json").read_text())
         assert summary["reward"]["mean"] == 0.5 and summary["failed"] == 0, summary
-    rows = [line for line in (out / "ablation.md").read_text().splitlines() if line.startswith("| ")]
+    first_table = (out / "ablation.md").read_text().split("\n\n")[1]  # the reward table; learnability follows
+    rows = [line for line in first_table.splitlines() if line.startswith("| ")]
     assert [row.split(" | ")[0] for row in rows[1:]] == ["| standard", "| rlm", "| rlm-tips"]
 
 
