@@ -243,7 +243,7 @@ def one_line_error(capsys, *argv) -> str:
     (["--env-args", '[5]'], "--env-args must be a JSON object"),
     (short(num_examples=0), "invalid --env-args for verbatim-copy-rlm: num_examples: Input should be greater "
                             "than or equal to 1"),
-    (short(num_exampels=3), "num_exampels: Extra inputs are not permitted (valid fields: task, system_prompt, "
+    (short(num_exampels=3), "num_exampels: Extra inputs are not permitted (valid fields: task, system_prompt, preset, "
                             "content_type, num_examples,"),
     (["--env-args", '{"min_length": 700}'], "lower min_length or raise max_length"),
     (["--harness-args", '{"budgets": {"max_turns": 0}}'], "invalid --harness-args for verbatim-copy-rlm: "
