@@ -6,8 +6,6 @@ import json
 import pytest
 from conftest import open_repl, run
 
-from rlm_env.repl import ReplInfraError
-
 
 def test_namespace_persists_across_cells(backend):
     async def scenario():
