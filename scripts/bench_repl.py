@@ -1,8 +1,10 @@
-"""Benchmark the REPL: start-up, cell round-trip, idle memory, 10 MB data load, science stack.
+"""Benchmark the REPL: start-up, cell round-trip, llm_batch round trip, restart after a
+timeout, idle memory, 10 MB data load, science stack.
 
 Run: uv run python scripts/bench_repl.py [--backend auto|bwrap|none] [--cells 200]
 
 A bare `python -c pass` start-up is measured in the same run as the baseline for start-up.
+The `none` backend runs model code without isolation; the benchmark accepts that for itself.
 """
 
 import argparse
@@ -17,19 +19,27 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from rlm_env.repl import LocalSandbox, ReplSession, SandboxConfig
+from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession, SandboxConfig
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MiB."""
+def sandbox_config(backend: str) -> SandboxConfig:
+    # (checked by name so this script also measures a checkout from before the knob existed)
+    accept = {"accept_no_isolation": True} if "accept_no_isolation" in SandboxConfig.model_fields else {}
+    return SandboxConfig(backend=backend, **accept)
+
+
+def tree_memory_mb(pid: int, key: str) -> float:
+    """A memory figure (VmRSS from status, Pss from smaps_rollup) of a process tree, in MiB."""
     total_kb, todo = 0, [pid]
     while todo:
         current = todo.pop()
-        status = Path(f"/proc/{current}/status")
-        if not status.exists():
+        source = Path(f"/proc/{current}/status" if key == "VmRSS" else f"/proc/{current}/smaps_rollup")
+        try:
+            lines = source.read_text().splitlines()
+        except OSError:
             continue
-        for line in status.read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in lines:
+            if line.startswith(key + ":"):
                 total_kb += int(line.split()[1])
         children = Path(f"/proc/{current}/task/{current}/children")
         if children.exists():
@@ -37,18 +47,27 @@ def tree_rss_mb(pid: int) -> float:
     return total_kb / 1024
 
 
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MiB (shared pages counted each time)."""
+    return tree_memory_mb(pid, "VmRSS")
+
+
+async def instant_batch(prompts: list[str]) -> list[str]:
+    return [p[::-1] for p in prompts]
+
+
 async def bench(backend: str, cells: int) -> dict[str, float]:
     figures: dict[str, float] = {}
     starts = []
     for _ in range(5):
         t0 = time.perf_counter()
-        session = ReplSession(LocalSandbox(SandboxConfig(backend=backend)))
+        session = ReplSession(LocalSandbox(sandbox_config(backend)))
         await session.start()
         starts.append(time.perf_counter() - t0)
         await session.close()
     figures["start-up (ms, median of 5)"] = statistics.median(starts) * 1000
 
-    session = ReplSession(LocalSandbox(SandboxConfig(backend=backend)))
+    session = ReplSession(LocalSandbox(sandbox_config(backend)), llm_batch=instant_batch)
     await session.start()
     latencies = []
     for i in range(cells):
@@ -58,18 +77,36 @@ async def bench(backend: str, cells: int) -> dict[str, float]:
     quantiles = statistics.quantiles(latencies, n=10)
     figures["trivial cell p50 (ms)"] = statistics.median(latencies) * 1000
     figures["trivial cell p90 (ms)"] = quantiles[8] * 1000
+    batches = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        await session.execute("r = llm_batch(['abc'] * 10)")
+        batches.append(time.perf_counter() - t0)
+    figures["llm_batch of 10 prompts p50 (ms)"] = statistics.median(batches) * 1000
+    restarting = ReplSession(LocalSandbox(sandbox_config(backend)), ReplConfig(cell_timeout_s=1))
+    await restarting.start()
+    restarts = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        result = await restarting.execute("while True:\n    pass")
+        assert result.timed_out, result.output
+        restarts.append(time.perf_counter() - t0 - 1.0)
+        await restarting.execute("x = 1")
+    await restarting.close()
+    figures["restart after a 1 s cell timeout (ms past it)"] = statistics.median(restarts) * 1000
     await asyncio.sleep(0.2)
     figures["idle REPL RSS (MiB)"] = tree_rss_mb(session.host.process.process.pid)
+    figures["idle REPL PSS (MiB)"] = tree_memory_mb(session.host.process.process.pid, "Pss")
     t0 = time.perf_counter()
     result = await session.execute("import numpy, scipy, sympy, scipy.optimize\nprint(numpy.__version__, scipy.__version__, sympy.__version__)")
     figures["import numpy+scipy+sympy (s)"] = time.perf_counter() - t0
-    figures["science stack importable"] = float("Error" not in result.output)
+    figures["science stack importable"] = float("Error" not in result.output and not result.restarted)
     figures["RSS after imports (MiB)"] = tree_rss_mb(session.host.process.process.pid)
     await session.close()
 
     ten_mb = "abcdefghij" * 1_000_000
     t0 = time.perf_counter()
-    session = ReplSession(LocalSandbox(SandboxConfig(backend=backend)))
+    session = ReplSession(LocalSandbox(sandbox_config(backend)))
     await session.start(ten_mb)
     loaded = await session.execute("len(extra_data)")
     figures["start with 10 MB extra_data (ms)"] = (time.perf_counter() - t0) * 1000

@@ -26,7 +26,7 @@ async def open_repl(backend: str, extra_data=None, llm_batch=None, sandbox: Sand
     config = (sandbox or SandboxConfig()).model_copy(update={"backend": backend,
                                                              "accept_no_isolation": backend == "none"})
     session = ReplSession(LocalSandbox(config), ReplConfig(**repl_config), llm_batch=llm_batch)
-    await session.start(extra_data)
+    await session.start(extra_data)  # closes the sandbox itself if it fails
     try:
         yield session
     finally:

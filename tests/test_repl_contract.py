@@ -7,7 +7,6 @@ import pytest
 from conftest import open_repl, run
 
 
-
 def test_namespace_persists_across_cells(backend):
     async def scenario():
         async with open_repl(backend) as repl:

@@ -62,7 +62,7 @@ import sys
 import sysconfig
 import tempfile
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, Literal
+from typing import AsyncIterator, Awaitable, Callable, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -180,13 +180,14 @@ class LocalSandbox:
     """A host dir (input data; the work dir without bubblewrap) plus at most one live worker,
     isolated as SandboxConfig says."""
 
-    _warned: set[str] = set()
+    _warned: ClassVar[set[str]] = set()
 
     def __init__(self, config: SandboxConfig | None = None, spawn: Spawn | None = None) -> None:
         self.config = config or SandboxConfig()
         self.spawn = spawn or spawn_local
         self.backend = resolve_backend(self.config)
         self.python = self.config.python or sys.executable
+        drop_uid = os.geteuid() == 0 and self._others_can_run_python()  # (may raise: before any dir exists)
         self.root = Path(tempfile.mkdtemp(prefix="rlm-repl-"))
         self.root.chmod(0o755)
         self.input_dir = self.root / "input"  # root-owned, read-only to the cell
@@ -195,19 +196,20 @@ class LocalSandbox:
         """The cell's work dir on the host (without bubblewrap; with it the work dir is a tmpfs)."""
         self.workdir.mkdir(mode=0o700)
         self.uid, self._uid_lock = None, None
-        if os.geteuid() == 0 and self._others_can_run_python():
+        if drop_uid:
             self.uid, self._uid_lock = allocate_uid()
             os.chown(self.workdir, self.uid, self.uid)
         self.cgroup: cgroups.SandboxCgroup | None = None
         self._cgroup_support = cgroups.detect(self.config.cgroup_parent) if self.config.use_cgroup else None
         self.process: WorkerProcess | None = None
         if self.backend == "none":
+            as_root = "" if self.uid is not None or os.geteuid() != 0 else " and as root"
             self._warn_once("none", "REPL sandbox without bubblewrap (accepted by accept_no_isolation): model code "
-                            "runs without network or file-system isolation%s. Install it with `apt-get install "
-                            "bubblewrap`." % ("" if self.uid is not None or os.geteuid() != 0 else " and as root"))
+                            f"runs without network or file-system isolation{as_root}. Install it with `apt-get "
+                            "install bubblewrap`.")
         if self._cgroup_support is not None and self._cgroup_support.version is None:
-            self._warn_once("cgroup", "REPL sandboxes get no cgroup (%s): memory is limited per process, not per "
-                            "sandbox." % self._cgroup_support.reason)
+            self._warn_once("cgroup", f"REPL sandboxes get no cgroup ({self._cgroup_support.reason}): memory is "
+                            "limited per process, not per sandbox.")
         if self.backend == "bwrap" and not bwrap_supports_size():
             self._warn_once("size", "this bubblewrap has no --size (needs 0.5 or later): the REPL's work dir and "
                             "/tmp have no disk quota.")

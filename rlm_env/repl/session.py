@@ -180,14 +180,19 @@ class ReplSession:
         self._interrupted = False  # a cell was cut off mid-way (wall time): the worker is out of step
 
     async def start(self, extra_data: Any = None) -> None:
-        """Write the input data into the sandbox once and start the worker."""
-        if extra_data is not None:
-            if isinstance(extra_data, str):
-                payload, name = clean_text(extra_data)[0].encode("utf-8"), "extra_data.txt"
-            else:
-                payload, name = encode(extra_data)[:-1], "extra_data.json"
-            self._data_path = await self.host.write_file(name, payload)
-        await self._start_worker()
+        """Write the input data into the sandbox once and start the worker; on failure the host
+        is closed (nothing left behind) and ReplInfraError raised."""
+        try:
+            if extra_data is not None:
+                if isinstance(extra_data, str):
+                    payload, name = clean_text(extra_data)[0].encode("utf-8"), "extra_data.txt"
+                else:
+                    payload, name = encode(extra_data)[:-1], "extra_data.json"
+                self._data_path = await self.host.write_file(name, payload)
+            await self._start_worker()
+        except BaseException:
+            await self.close()
+            raise
 
     async def execute(self, code: str) -> CellResult:
         if self._process is None:
