@@ -24,7 +24,7 @@ from rlm_env.view import render_rollout
 
 
 def live_workers() -> list[int]:
-    """REPL worker processes descended from this test process (any depth, any sandbox backend)."""
+    """REPL workers (one per REPL) descended from this test process (any depth, any sandbox backend)."""
     parent_of, argv_of = {}, {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -44,9 +44,11 @@ def live_workers() -> list[int]:
                 return True
         return False
 
-    return [pid for pid, argv in argv_of.items()
-            if argv and os.path.basename(argv[0]).startswith(b"python") and any(a.endswith(b"worker.py") for a in argv)
-            and ours(pid)]
+    workers = {pid for pid, argv in argv_of.items()
+               if argv and os.path.basename(argv[0]).startswith(b"python") and any(a.endswith(b"worker.py") for a in argv)
+               and ours(pid)}
+    # One per REPL: the supervisor. Its forked executor carries the same command line.
+    return [pid for pid in workers if parent_of.get(pid) not in workers]
 
 
 def role(request: dict) -> str:
