@@ -12,10 +12,10 @@ a named set of taskset settings that fills in whatever the user did not set.
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import datasets
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +89,18 @@ def preset_defaults(values: Any, defaults: Mapping[str, Any]) -> Any:
         elif isinstance(default, Mapping):
             merged[key] = preset_defaults(merged[key], default)
     return merged
+
+
+class PresetDefaults(BaseModel):
+    """Base for taskset configs with named presets: `preset = NAME` fills in `PRESETS[NAME]`
+    wherever the user gave no value (see `preset_defaults`). Subclasses set `PRESETS` and a
+    `preset` field documenting what each preset means for them."""
+
+    PRESETS: ClassVar[dict[str, Mapping[str, Any]]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, values: Any) -> Any:
+        if isinstance(values, Mapping) and values.get("preset") in cls.PRESETS:
+            return preset_defaults(values, cls.PRESETS[values["preset"]])
+        return values

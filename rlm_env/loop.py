@@ -21,9 +21,9 @@ from rlm_env.errors import ContextOverflowError, ProviderError, ToolUnavailable
 from rlm_env.prompts import (
     CONTEXT_WARNING,
     PROSE_REMINDER,
-    STATED_ANSWER_REMINDER,
     PYTHON_TOOL_NAME,
     REPL_OUTPUT_PREFIX,
+    STATED_ANSWER_REMINDER,
     python_tool_schema,
     repl_output_message,
 )

@@ -21,7 +21,7 @@ Run it: `rlm-env eval deepdive-rlm -n 5` (SERPER_API_KEY and the judge's OPENAI_
 fully offline: `rlm-env eval deepdive-rlm --env-args '{"source": "offline"}' -n 5`.
 """
 
-from typing import Any, Literal
+from typing import Literal
 
 import verifiers.v1 as vf
 from pydantic import ConfigDict, Field, model_validator
@@ -32,7 +32,7 @@ from deepdive_rlm.scoring import exact_match
 from deepdive_rlm.tools import SearchConfig
 from deepdive_rlm.usage import query_redundancy, tool_usage
 from rlm_env import Ref, RLMTaskData
-from rlm_env.data import preset_defaults
+from rlm_env.data import PresetDefaults
 from rlm_env.judge import JudgeConfig, judged
 from rlm_env.scoring import final_answer
 
@@ -105,8 +105,9 @@ class DeepDiveTask(vf.Task[DeepDiveData, vf.State, DeepDiveTaskConfig]):
                 "search_redundancy": query_redundancy(usage.queries)}
 
 
-class DeepDiveConfig(vf.TasksetConfig):
+class DeepDiveConfig(PresetDefaults, vf.TasksetConfig):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    PRESETS = {"article": ARTICLE}
 
     preset: Literal["ours", "article"] = "ours"
     """`ours`: the defaults below. `article`: the article's run (seed-42 90/10 split, its eval part in
@@ -140,12 +141,6 @@ class DeepDiveConfig(vf.TasksetConfig):
     task: DeepDiveTaskConfig = DeepDiveTaskConfig()
     """How each task is scored (`--env.taskset.task.<name>`)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _apply_preset(cls, values: Any) -> Any:
-        if isinstance(values, dict) and values.get("preset") == "article":
-            return preset_defaults(values, ARTICLE)
-        return values
 
     @model_validator(mode="after")
     def _check(self) -> "DeepDiveConfig":

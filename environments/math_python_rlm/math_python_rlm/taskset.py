@@ -18,14 +18,14 @@ Run it: `rlm-env eval math-python-rlm --env-args '{"source": "offline"}' -n 5`.
 """
 
 import asyncio
-from typing import Any, Literal
+from typing import Literal
 
 import verifiers.v1 as vf
 from pydantic import ConfigDict, Field, model_validator
 
 from math_python_rlm.data import OFFLINE_DATASETS, hub_rows, offline_rows
 from rlm_env import RLMTaskData
-from rlm_env.data import preset_defaults
+from rlm_env.data import PresetDefaults
 from rlm_env.harness import TRACE_INFO_KEY
 from rlm_env.scoring import VERIFY_TIMEOUT_S, extract_boxed, strip_think, verify_math
 
@@ -98,8 +98,9 @@ class MathPythonTask(vf.Task[MathPythonData, vf.State, MathPythonTaskConfig]):
         return float(final_answer(trace) is not None)
 
 
-class MathPythonConfig(vf.TasksetConfig):
+class MathPythonConfig(PresetDefaults, vf.TasksetConfig):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    PRESETS = {"article": ARTICLE}
 
     preset: Literal["ours", "article"] = "ours"
     """`ours`: the defaults below. `article`: the article's run (INTELLECT-3-RL math train, seed-42
@@ -133,12 +134,6 @@ class MathPythonConfig(vf.TasksetConfig):
     task: MathPythonTaskConfig = MathPythonTaskConfig()
     """How each task is scored (`--env.taskset.task.<name>`)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _apply_preset(cls, values: Any) -> Any:
-        if isinstance(values, dict) and values.get("preset") == "article":
-            return preset_defaults(values, ARTICLE)
-        return values
 
     @model_validator(mode="after")
     def _check(self) -> "MathPythonConfig":

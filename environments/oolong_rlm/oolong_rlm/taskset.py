@@ -16,7 +16,7 @@ only in the REPL as `extra_data`; the question is the prompt. Worked example (sy
 Run it: `rlm-env eval oolong-rlm --env-args '{"source": "offline"}' -n 5`.
 """
 
-from typing import Any, Literal
+from typing import Literal
 
 import verifiers.v1 as vf
 from pydantic import ConfigDict, Field, model_validator
@@ -24,7 +24,7 @@ from pydantic import ConfigDict, Field, model_validator
 from oolong_rlm.data import CONTEXT_COLUMN, hub_rows, offline_rows
 from oolong_rlm.scoring import parse_synth_gold, score_real, score_synth
 from rlm_env import Ref, RLMTaskData
-from rlm_env.data import preset_defaults, reference_order
+from rlm_env.data import PresetDefaults, reference_order
 from rlm_env.judge import JudgeConfig, judged
 from rlm_env.scoring import final_answer
 
@@ -104,8 +104,9 @@ class OolongTask(vf.Task[OolongData, vf.State, OolongTaskConfig]):
         return float(self.data.context_chars)
 
 
-class OolongConfig(vf.TasksetConfig):
+class OolongConfig(PresetDefaults, vf.TasksetConfig):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    PRESETS = {"article": ARTICLE}
 
     preset: Literal["ours", "article"] = "ours"
     """`ours`: the official Oolong rules as the reward, our defaults below. `article`: the article's run
@@ -146,12 +147,6 @@ class OolongConfig(vf.TasksetConfig):
     task: OolongTaskConfig = OolongTaskConfig()
     """How each task is scored (`--env.taskset.task.<name>`)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _apply_preset(cls, values: Any) -> Any:
-        if isinstance(values, dict) and values.get("preset") == "article":
-            return preset_defaults(values, ARTICLE)
-        return values
 
     @model_validator(mode="after")
     def _check(self) -> "OolongConfig":

@@ -16,13 +16,13 @@ and prompt layout, and a system prompt asking for the copy in `\boxed{}`).
 Run it: `rlm-env eval verbatim-copy-rlm -n 5` (or `vf-eval verbatim-copy-rlm`).
 """
 
-from typing import Any, Literal
+from typing import Literal
 
 import verifiers.v1 as vf
 from pydantic import ConfigDict, Field, model_validator
 
 from rlm_env import RLMTaskData
-from rlm_env.data import preset_defaults, reference_order
+from rlm_env.data import PresetDefaults, reference_order
 from rlm_env.scoring import final_answer, unwrap_boxed
 from rlm_env.text_metrics import char_accuracy, exact_match, levenshtein_similarity
 from verbatim_copy_rlm.article_generator import article_samples
@@ -81,8 +81,9 @@ class VerbatimCopyTask(vf.Task[VerbatimCopyData, vf.State, vf.TaskConfig]):
         return levenshtein_similarity(copied_text(trace), self.data.text)
 
 
-class VerbatimCopyConfig(vf.TasksetConfig):
+class VerbatimCopyConfig(PresetDefaults, vf.TasksetConfig):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    PRESETS = {"article": ARTICLE}
 
     preset: Literal["ours", "article"] = "ours"
     """`ours`: our generator (valid JSON/CSV, varied lengths, fragments from several sources). `article`:
@@ -109,12 +110,6 @@ class VerbatimCopyConfig(vf.TasksetConfig):
     seed: int = 0
     """Seed of the generator (and the shuffle): the same config always yields the same tasks."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _apply_preset(cls, values: Any) -> Any:
-        if isinstance(values, dict) and values.get("preset") == "article":
-            return preset_defaults(values, ARTICLE)
-        return values
 
     @model_validator(mode="after")
     def _lengths_in_order(self) -> "VerbatimCopyConfig":
