@@ -8,18 +8,18 @@ verifiers.
 import importlib
 
 _EXPORTS = {
-    "Budgets": "rlm_env.loop",
-    "RLMHarness": "rlm_env.harness",
-    "RLMHarnessConfig": "rlm_env.harness",
-    "RLMTaskData": "rlm_env.task_data",
-    "Ref": "rlm_env.task_data",
+    "Budgets": "rlm_env.core.loop",
+    "RLMHarness": "rlm_env.harness.adapter",
+    "RLMHarnessConfig": "rlm_env.harness.adapter",
+    "RLMTaskData": "rlm_env.harness.task_data",
+    "Ref": "rlm_env.harness.task_data",
     "ReplConfig": "rlm_env.repl",
     "SandboxConfig": "rlm_env.repl",
-    "ScoringError": "rlm_env.errors",
-    "SubLLMConfig": "rlm_env.sub_llm",
-    "Tool": "rlm_env.tools",
-    "ToolError": "rlm_env.tools",
-    "ToolUnavailable": "rlm_env.errors",
+    "ScoringError": "rlm_env.core.errors",
+    "SubLLMConfig": "rlm_env.core.sub_llm",
+    "Tool": "rlm_env.core.tools",
+    "ToolError": "rlm_env.core.tools",
+    "ToolUnavailable": "rlm_env.core.errors",
 }
 
 __all__ = list(_EXPORTS)
@@ -28,7 +28,7 @@ __all__ = list(_EXPORTS)
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'rlm_env' has no attribute {name!r}")
-    from rlm_env.compat import check_verifiers
+    from rlm_env.harness.compat import check_verifiers
 
     check_verifiers()  # one line naming the supported range, not an AttributeError in a rollout
     value = getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -20,8 +20,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from rlm_env.html_report import find_runs, write_report
-from rlm_env.results import RESULTS_FILE, TRACES_FILE, read_records
+from rlm_env.run.html_report import find_runs, write_report
+from rlm_env.run.results import RESULTS_FILE, TRACES_FILE, read_records
 
 
 def _synthetic_run_module():

@@ -7,7 +7,7 @@ Every rollout plays the same script against a scripted ~0-latency server (tests/
 run in its own process so its CPU and GIL are not the host's): 10 root turns over a 1 MB
 `extra_data`, one `llm_batch` of 8 prompts on turn 5, then the answer. Two paths, both with a
 real bubblewrap REPL per rollout:
-- loop: rlm_env.loop.run_rlm_loop with ChatClient / SubLLMPool straight to the server.
+- loop: rlm_env.core.loop.run_rlm_loop with ChatClient / SubLLMPool straight to the server.
 - run_slot: verifiers' `env.run_slot` (interception, subprocess runtime), as rlm-env eval and
   prime-rl's env server run it, in a warm process (one warm-up rollout first).
 Figures: per-turn overhead p50/p90 and the batch turn, measured at the server (end of reply k
@@ -41,11 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from fake_openai import FakeOpenAI, code, text
 from rollout_bench_rlm import PROMPT, context
 
-from rlm_env.client import ChatClient
-from rlm_env.loop import Budgets, run_rlm_loop
-from rlm_env.prompts import DataInfo, rlm_system_prompt
+from rlm_env.core.client import ChatClient
+from rlm_env.core.loop import Budgets, run_rlm_loop
+from rlm_env.core.prompts import DataInfo, rlm_system_prompt
 from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession, SandboxConfig
-from rlm_env.sub_llm import SubLLMConfig, SubLLMPool
+from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
 
 ENV_ID = "rollout-bench-rlm"
 ROOT_TURNS, BATCH_TURN, BATCH_SIZE, HOLD_TURN = 10, 4, 8, 6
@@ -274,7 +274,7 @@ def turn_figures(log: list[dict], tags: list[str], started: dict[str, float]) ->
 
 
 class LoopPath:
-    """Rollouts of the loop alone, built as rlm_env.harness builds them, without verifiers."""
+    """Rollouts of the loop alone, built as rlm_env.harness.adapter builds them, without verifiers."""
 
     name = "loop"
 

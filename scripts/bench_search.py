@@ -23,7 +23,7 @@ from pathlib import Path
 from deepdive_rlm.offline import KINDS, offline_questions
 from deepdive_rlm.search_local import LocalSearch, build_index, index_path, page_url
 
-from rlm_env.wiki_corpus import load_wiki_corpus
+from rlm_env.data.wiki_corpus import load_wiki_corpus
 
 TOP_K = 10
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import verifiers.v1 as vf
 
-from rlm_env.docs import KNOBS_END, KNOBS_START, arguments_table, harness_knobs, replace_section
+from rlm_env.run.docs import KNOBS_END, KNOBS_START, arguments_table, harness_knobs, replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 

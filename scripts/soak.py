@@ -4,7 +4,7 @@
     uv run --no-sync python scripts/soak.py --rollouts 1000 --concurrency 64 --error-rate 0  # fault-free
 
 What runs: the `sum-numbers-rlm` taskset (tests/sum_numbers_rlm) in RLM mode, loaded and run the
-way `rlm-env eval` runs it (rlm_env.evaluate.env_config -> vf.load_environment -> env.serving ->
+way `rlm-env eval` runs it (rlm_env.run.evaluate.env_config -> vf.load_environment -> env.serving ->
 env.run_slot per rollout), so every rollout goes through the real harness, the verifiers
 interception server, the subprocess runtime and the REPL sandbox (bubblewrap when installed).
 The model is a script on tests/fake_openai.py, served from a child process: the root model
@@ -16,7 +16,7 @@ requests alike.
 
 First a fault-free pass over each distinct task gives the reference reward; then the run. Every
 rollout must be accounted for: scored with the reference reward, or recorded with a typed error
-(rlm_env.errors). Printed: rollouts started / scored / mis-scored (reward differs from the
+(rlm_env.core.errors). Printed: rollouts started / scored / mis-scored (reward differs from the
 fault-free run) / recorded with a typed error / with an untyped one / lost (neither), the
 injected faults, rollouts per second, and after the run the leftover processes (descendants of
 this process), the file descriptors it opened during the run and did not close (compared
@@ -55,7 +55,7 @@ from fake_openai import FAULT_KINDS, FakeOpenAI, Faults, code, text
 ENV_ID = "sum-numbers-rlm"
 API_KEY_VAR = "RLM_ENV_SOAK_API_KEY"
 TYPED_ERRORS = ("ProviderError", "SandboxError", "ToolsetError", "TaskError")
-"""What rlm_env.errors records for an infrastructure failure; anything else is a bug."""
+"""What rlm_env.core.errors records for an infrastructure failure; anything else is a bug."""
 SUB_PROMPT = "Add up these numbers: "
 SPLIT_CELL = f"""\
 half = len(extra_data) // 2
@@ -268,8 +268,8 @@ async def _run(server: ServerProcess, report: Report, harness_args: dict, read_t
                private_tmp: Path) -> None:
     import verifiers.v1 as vf
 
-    from rlm_env.evaluate import env_config
-    from rlm_env.results import reward_of
+    from rlm_env.run.evaluate import env_config
+    from rlm_env.run.results import reward_of
 
     config = env_config(ENV_ID, "rlm", {"num_tasks": report.tasks, "count": 8}, harness_args)
     env = vf.load_environment(config)

@@ -14,10 +14,10 @@ import random
 from pathlib import Path
 from typing import Any
 
-from rlm_env.evaluate import MODES
-from rlm_env.prompts import SUB_LLM_SYSTEM_PROMPT
+from rlm_env.run.evaluate import MODES
+from rlm_env.core.prompts import SUB_LLM_SYSTEM_PROMPT
 from rlm_env.repl.worker import _join
-from rlm_env.results import CONFIG_FILE, RESULTS_FILE, SUMMARY_FILE, TRACES_FILE, summarize
+from rlm_env.run.results import CONFIG_FILE, RESULTS_FILE, SUMMARY_FILE, TRACES_FILE, summarize
 
 ENV_ID = "verbatim-copy-rlm"
 VOCABULARY = ("rope trellis granite pear oven saffron radish sketch log pin kit lilac yam quay flute oyster heron "
@@ -41,7 +41,7 @@ def _output(rng: random.Random) -> str:
 
 
 def _rollout(rng: random.Random, index: int, mode: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """One rollout record (rlm_env.results.rollout_record's shape) and its trace."""
+    """One rollout record (rlm_env.run.results.rollout_record's shape) and its trace."""
     gold = words(rng, rng.randint(40, 300))
     answer = gold if rng.random() < 0.5 else gold[: rng.randint(0, len(gold))] + words(rng, 3)
     user = f"Copy the text between the <text> tags exactly.\n\n<text>\n{gold}\n</text>"

@@ -12,9 +12,9 @@ import pytest
 import verifiers.v1 as vf
 from fake_openai import FakeOpenAI, code, text
 
-from rlm_env import cli
-from rlm_env.harness import RLMHarnessConfig
-from rlm_env.prompts import PROMPT_IN_EXTRA_DATA
+from rlm_env.run import cli
+from rlm_env.harness.adapter import RLMHarnessConfig
+from rlm_env.core.prompts import PROMPT_IN_EXTRA_DATA
 
 TASKSET_ID = "plain-addition"
 PAIRS = [(17, 25), (40, 2)]

@@ -17,10 +17,10 @@ from fake_openai import FakeOpenAI, code, text
 from verbatim_copy_rlm.taskset import VerbatimCopyConfig, VerbatimCopyTaskset
 from verifiers.v1.utils.trace_store import read_episodes
 
-from rlm_env import cli, evaluate, local_model
-from rlm_env.local_model import LocalModelError, LocalModelSpec
-from rlm_env.prompts import SUB_LLM_SYSTEM_PROMPT
-from rlm_env.results import read_records, read_summary, summarize
+from rlm_env.run import cli, evaluate, local_model
+from rlm_env.run.local_model import LocalModelError, LocalModelSpec
+from rlm_env.core.prompts import SUB_LLM_SYSTEM_PROMPT
+from rlm_env.run.results import read_records, read_summary, summarize
 
 ENV = "verbatim-copy-rlm"
 # Words only: verbatim-copy's scorer reads trace.last_reply, which verifiers strips, so texts that
@@ -313,7 +313,7 @@ def test_local_model_hash_mismatch(capsys, monkeypatch, tmp_path):
 
 
 def test_errors_exit_non_zero_without_a_traceback_from_the_real_command():
-    done = subprocess.run([sys.executable, "-m", "rlm_env.cli", "eval", "no-such-env-rlm"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "rlm_env.run.cli", "eval", "no-such-env-rlm"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith("rlm-env: error: unknown environment 'no-such-env-rlm'")

@@ -1,4 +1,4 @@
-"""rlm_env.compat: the one place that knows which verifiers API is installed."""
+"""rlm_env.harness.compat: the one place that knows which verifiers API is installed."""
 
 import subprocess
 import sys
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rlm_env
-from rlm_env import compat
+from rlm_env.harness import compat
 
 
 @pytest.mark.parametrize("version", ["0.4.0", "0.4.1.dev52", "0.4.1.dev86", "0.4.9"])
@@ -33,8 +33,8 @@ def test_loading_the_harness_on_an_unsupported_verifiers_fails_before_any_rollou
 
 
 def test_the_cli_prints_one_line_for_an_unsupported_verifiers():
-    script = ("import sys\nfrom rlm_env import compat\ncompat.verifiers_version = lambda: '0.3.1'\n"
-              "from rlm_env.cli import main\nsys.exit(main(['eval', 'verbatim-copy-rlm', '--base-url', 'http://x/v1']))")
+    script = ("import sys\nfrom rlm_env.harness import compat\ncompat.verifiers_version = lambda: '0.3.1'\n"
+              "from rlm_env.run.cli import main\nsys.exit(main(['eval', 'verbatim-copy-rlm', '--base-url', 'http://x/v1']))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.strip().splitlines()
@@ -65,7 +65,7 @@ def test_token_arrays_and_masks_become_lists_or_keep_their_kind():
 
 
 def test_doctor_names_the_active_verifiers_and_its_runtime_api():
-    result = subprocess.run([sys.executable, "-m", "rlm_env.cli", "doctor"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "rlm_env.run.cli", "doctor"], capture_output=True, text=True,
                             timeout=300)
     lines = {line.split()[1]: line for line in result.stdout.splitlines() if line.strip()}
     assert f"{compat.verifiers_version()} (supported: >=0.4,<0.5)" in lines["verifiers"]

@@ -17,8 +17,8 @@ from deepdive_rlm.usage import query_redundancy, tool_usage
 from fake_openai import FakeOpenAI, Script, code, text, tool_call
 from pydantic import ValidationError
 
-from rlm_env.task_data import load_tools
-from rlm_env.wiki_corpus import load_wiki_corpus
+from rlm_env.harness.task_data import load_tools
+from rlm_env.data.wiki_corpus import load_wiki_corpus
 
 # 24 real qa_rl rows (question, answer) in the shared folder beside the repository
 SAMPLE = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "deepdive_qa_rl.sample.jsonl")

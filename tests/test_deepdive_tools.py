@@ -13,7 +13,7 @@ from deepdive_rlm.search_serper import SearchUnavailable
 from deepdive_rlm.tools import SearchConfig, make_tools
 
 from rlm_env import ToolError
-from rlm_env.tools import run_tool_call
+from rlm_env.core.tools import run_tool_call
 
 SERPER_REPLY = {
     "answerBox": {"title": "Lastovo", "answer": "Lagosta is the Italian name of Lastovo.", "link": "https://a.test/box"},

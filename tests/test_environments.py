@@ -10,7 +10,7 @@ import verifiers.v1 as vf
 from packaging.requirements import Requirement
 
 from rlm_env import RLMHarnessConfig
-from rlm_env.docs import arguments_table, replace_section
+from rlm_env.run.docs import arguments_table, replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_DIRS = sorted(p for p in (ROOT / "environments").iterdir() if p.is_dir() and not p.name.startswith("."))

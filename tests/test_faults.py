@@ -1,5 +1,5 @@
 """Provider faults (tests/fake_openai.py's fault mode) through the loop and through the harness,
-and the error model (rlm_env.errors): each fault is retried, or ends as a typed error, never a 0."""
+and the error model (rlm_env.core.errors): each fault is retried, or ends as a typed error, never a 0."""
 
 import asyncio
 import collections
@@ -14,8 +14,8 @@ from conftest import run
 from fake_openai import FAULT_KINDS, FakeOpenAI, Fault, Faults, Raw, Script, code, text, tool_call
 from verifiers.v1.errors import boundary, stop_condition
 
-from rlm_env.client import ChatClient
-from rlm_env.errors import (
+from rlm_env.core.client import ChatClient
+from rlm_env.core.errors import (
     ProviderError,
     ReplInfraError,
     SandboxError,
@@ -25,10 +25,10 @@ from rlm_env.errors import (
     ToolUnavailable,
     as_rollout_error,
 )
-from rlm_env.loop import Budgets, run_chat_loop, run_rlm_loop
+from rlm_env.core.loop import Budgets, run_chat_loop, run_rlm_loop
 from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession
-from rlm_env.sub_llm import SubLLMConfig, SubLLMPool
-from rlm_env.tools import Tool
+from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
+from rlm_env.core.tools import Tool
 
 FINISH = "answer['content'] = 'done'\nanswer['ready'] = True"
 ERROR_KINDS = [kind for kind in FAULT_KINDS if kind != "slow"]
@@ -199,7 +199,7 @@ def test_graders_raise_scoring_errors_that_verifiers_records_as_task_errors():
     from deepdive_rlm.search_serper import SearchUnavailable
     from oolong_rlm.scoring import MalformedGold
 
-    from rlm_env.judge import JudgeError
+    from rlm_env.scoring.judge import JudgeError
     from rlm_env.scoring import VerifierError
 
     assert all(issubclass(error, ScoringError) for error in (JudgeError, VerifierError, MalformedGold))

@@ -7,7 +7,7 @@ import os
 import verifiers.v1 as vf
 from fake_openai import FakeOpenAI, Script, code, text
 
-from rlm_env.metrics import STOP_REASONS
+from rlm_env.harness.metrics import STOP_REASONS
 
 
 async def run_episodes(server: FakeOpenAI, harness: dict, num_tasks: int = 1) -> list:

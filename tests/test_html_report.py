@@ -18,9 +18,9 @@ from fake_openai import FakeOpenAI, code, text
 from synthetic_run import write_synthetic_run
 from verbatim_copy_rlm.taskset import VerbatimCopyConfig, VerbatimCopyTaskset
 
-from rlm_env import cli
-from rlm_env.html_report import _cell_view, _char_diff, build_report, read_run, report_data
-from rlm_env.prompts import SUB_LLM_SYSTEM_PROMPT
+from rlm_env.run import cli
+from rlm_env.run.html_report import _cell_view, _char_diff, build_report, read_run, report_data
+from rlm_env.core.prompts import SUB_LLM_SYSTEM_PROMPT
 from rlm_env.repl.worker import _join
 
 ENV = "verbatim-copy-rlm"

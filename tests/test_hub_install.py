@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from fake_openai import FakeOpenAI, code
 
-from rlm_env.compat import verifiers_version
+from rlm_env.harness.compat import verifiers_version
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_ID = "verbatim-copy-rlm"

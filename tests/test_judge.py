@@ -1,4 +1,4 @@
-"""rlm_env.judge: a yes/no judge on verifiers' vf.Judge against the scripted OpenAI server; strict
+"""rlm_env.scoring.judge: a yes/no judge on verifiers' vf.Judge against the scripted OpenAI server; strict
 verdicts; every failure is a JudgeError (never a 0), and a reply that came back is on the trace."""
 
 import asyncio
@@ -7,7 +7,7 @@ import pytest
 from fake_openai import Error, FakeOpenAI, Script, text
 from pydantic import ValidationError
 
-from rlm_env.judge import JudgeConfig, JudgeError, YesNoJudge, judge_view, judged, parse_yes_no
+from rlm_env.scoring.judge import JudgeConfig, JudgeError, YesNoJudge, judge_view, judged, parse_yes_no
 
 
 class RecordingTrace:

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from rlm_env.report import ablation_chart, ablation_markdown, learnability_rows
-from rlm_env.results import RunWriter, pass_at_k, read_records, read_summary, summarize
+from rlm_env.run.report import ablation_chart, ablation_markdown, learnability_rows
+from rlm_env.run.results import RunWriter, pass_at_k, read_records, read_summary, summarize
 
 LEARNABILITY_KEYS = {"k", "pass_at_1", "pass_at_k", "learnable_share", "within_task_reward_std",
                      "llm_batch_share", "answer_ready_share"}

@@ -1,4 +1,4 @@
-"""Tests for rlm_env.local_model.
+"""Tests for rlm_env.run.local_model.
 
 Everything except the one `slow` test runs without the 491 MB model: part
 packages are faked as tiny dist-info directories on a temporary sys.path, so
@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rlm_env import local_model
-from rlm_env.local_model import (
+from rlm_env.run import local_model
+from rlm_env.run.local_model import (
     DEFAULT_LOCAL_MODEL,
     LOCAL_MODELS,
     LocalModelError,

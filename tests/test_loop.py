@@ -7,12 +7,13 @@ import pytest
 from conftest import run
 from fake_openai import Delay, Error, FakeOpenAI, Script, code, text, tool_call
 
-from rlm_env.client import ChatClient
-from rlm_env.loop import Budgets, ProtocolConfig, extract_code, run_chat_loop, run_rlm_loop
-from rlm_env.prompts import PROSE_REMINDER
+from rlm_env.core.client import ChatClient
+from rlm_env.core.loop import Budgets, ProtocolConfig, run_chat_loop, run_rlm_loop
+from rlm_env.core.parsing import extract_code
+from rlm_env.core.prompts import PROSE_REMINDER
 from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession
-from rlm_env.sub_llm import SubLLMConfig, SubLLMPool
-from rlm_env.tools import Tool, ToolError
+from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
+from rlm_env.core.tools import Tool, ToolError
 
 FINISH = "answer['content'] = 'done'\nanswer['ready'] = True"
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 import rlm_env.scoring as scoring
 from rlm_env.data import DatasetUnavailable
-from rlm_env.harness import TRACE_INFO_KEY
+from rlm_env.harness.adapter import TRACE_INFO_KEY
 from rlm_env.scoring import VerifierError, extract_boxed, verify_math
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "intellect3_math.sample.jsonl"

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from new_env import scaffold  # noqa: E402
 
-from rlm_env.docs import ARGS_END, ARGS_START, arguments_table, replace_section  # noqa: E402
+from rlm_env.run.docs import ARGS_END, ARGS_START, arguments_table, replace_section  # noqa: E402
 
 
 def test_scaffold_creates_an_importable_package(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ from fake_openai import FakeOpenAI, code, text
 from oolong_rlm.data import PINNED_REVISIONS, offline_rows
 from oolong_rlm.taskset import OolongConfig, OolongTaskset
 
-from rlm_env.task_data import load_extra_data
+from rlm_env.harness.task_data import load_extra_data
 
 SYNTH_CONTEXT = ("The following lines contain 3 general-knowledge questions...\n"
                  "Date: Dec 28, 2022 || User: 76063 || Instance: How far is Denver from Aspen?\n"

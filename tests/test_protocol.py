@@ -1,4 +1,4 @@
-"""The protocol knobs for small models (rlm_env.loop.ProtocolConfig), each on and off, through
+"""The protocol knobs for small models (rlm_env.core.loop.ProtocolConfig), each on and off, through
 the loop and the harness against the scripted server."""
 
 import asyncio
@@ -8,8 +8,9 @@ from fake_openai import FakeOpenAI, Script, code, text
 from test_harness_e2e import run_episodes
 from test_loop import rlm
 
-from rlm_env.loop import DEFAULT_STOP_SEQUENCES, Budgets, ProtocolConfig, answer_in_text
-from rlm_env.prompts import PROSE_REMINDER, STATED_ANSWER_REMINDER, WORKED_EXAMPLE
+from rlm_env.core.loop import DEFAULT_STOP_SEQUENCES, Budgets, ProtocolConfig
+from rlm_env.core.parsing import answer_in_text
+from rlm_env.core.prompts import PROSE_REMINDER, STATED_ANSWER_REMINDER, WORKED_EXAMPLE
 
 # What the 1.5B model writes: right code, then an invented output block and a boxed answer in prose.
 INVENTED = "```python\nx = 6 * 7\nprint(x)\n```\n```output\n41\n```\nSo the answer is \\boxed{41}."

@@ -12,15 +12,16 @@ import verifiers.v1 as vf
 from fake_openai import FakeOpenAI, Script, code, text
 from rich.console import Console
 
-from rlm_env import harness, request_ids
-from rlm_env.loop import Budgets
-from rlm_env.prompts import PROMPT_IN_EXTRA_DATA, SUB_LLM_SYSTEM_PROMPT
-from rlm_env.recursion import LiveRepls, RecursionTree, ScopedFiles
+from rlm_env.core import request_ids
+from rlm_env.harness import adapter as harness
+from rlm_env.core.loop import Budgets
+from rlm_env.core.prompts import PROMPT_IN_EXTRA_DATA, SUB_LLM_SYSTEM_PROMPT
+from rlm_env.core.recursion import LiveRepls, RecursionTree, ScopedFiles
 from rlm_env.repl import ReplConfig, ReplInfraError, ReplSession
-from rlm_env.repl.runtime_host import RuntimeWorkerHost
-from rlm_env.results import rollout_record
-from rlm_env.sub_llm import SubLLMConfig
-from rlm_env.view import render_rollout
+from rlm_env.harness.runtime_host import RuntimeWorkerHost
+from rlm_env.run.results import rollout_record
+from rlm_env.core.sub_llm import SubLLMConfig
+from rlm_env.run.view import render_rollout
 
 
 def live_workers() -> list[int]:
@@ -347,7 +348,7 @@ def test_a_cancelled_child_gives_its_slot_back(cancel_while):
 def test_child_repls_in_one_remote_runtime_keep_their_own_input_files():
     """On docker/prime/modal every REPL of a rollout shares the runtime's work dir; a child's input
     must not replace the root's, which a restarted root worker reloads."""
-    from rlm_env.compat import subprocess_runtime
+    from rlm_env.harness.compat import subprocess_runtime
 
     async def scenario():
         async with subprocess_runtime("rlm-env-test-children") as runtime:

@@ -19,11 +19,11 @@ import pytest
 from conftest import open_repl, require, run
 from fake_openai import FakeOpenAI, Script, code
 
-from rlm_env.client import ChatClient
-from rlm_env.loop import Budgets, run_rlm_loop
+from rlm_env.core.client import ChatClient
+from rlm_env.core.loop import Budgets, run_rlm_loop
 from rlm_env.repl import LocalSandbox, ReplConfig, ReplInfraError, ReplSession, SandboxConfig, SandboxUnavailable
 from rlm_env.repl import sandbox as sandbox_module
-from rlm_env.sub_llm import SubLLMConfig, SubLLMPool
+from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 

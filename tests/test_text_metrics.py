@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from rlm_env.text_metrics import char_accuracy, exact_match, levenshtein_similarity
+from rlm_env.scoring.text_metrics import char_accuracy, exact_match, levenshtein_similarity
 
 METRICS = [exact_match, char_accuracy, levenshtein_similarity]
 TARGETS = ["a", "hello world", '{"id": 1, "ok": true}\n', "ÄÖü ünïcode ✓", "x" * 500]

@@ -13,9 +13,9 @@ import pytest
 import verifiers.v1 as vf
 from fake_openai import FakeOpenAI, Script, code, text, write_chatml_tokenizer
 from renderers.configs import Qwen3RendererConfig
-from rlm_env.compat import token_list
+from rlm_env.harness.compat import token_list
 
-from rlm_env.prompts import SUB_LLM_SYSTEM_PROMPT
+from rlm_env.core.prompts import SUB_LLM_SYSTEM_PROMPT
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from rlm_env.wiki_corpus import (
+from rlm_env.data.wiki_corpus import (
     INSTALL_HINT,
     UNCATEGORIZED,
     WikiArticle,

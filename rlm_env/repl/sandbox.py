@@ -154,7 +154,7 @@ class LocalProcess:
 
 Spawn = Callable[[list[str], dict[str, str]], Awaitable[WorkerProcess]]
 """Starts argv with env and returns the live process: `spawn_local`, or a verifiers
-runtime's process start (rlm_env.compat.process_starter) so the runtime owns (and finally reaps) the worker."""
+runtime's process start (rlm_env.harness.compat.process_starter) so the runtime owns (and finally reaps) the worker."""
 
 
 async def spawn_local(argv: list[str], env: dict[str, str]) -> LocalProcess:

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from deepdive_rlm.search_local import page_url
-from rlm_env.wiki_corpus import WikiArticle, load_wiki_corpus
+from rlm_env.data import WikiArticle, load_wiki_corpus
 
 KINDS = ("title", "year", "bridge")
 YEAR = re.compile(r"\b(1[0-9]{3}|20[0-2][0-9])\b")

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from deepdive_rlm.results import SearchResult
 from rlm_env import ToolError
-from rlm_env.wiki_corpus import DIST_VERSION, load_wiki_corpus, wiki_data_path
+from rlm_env.data import DIST_VERSION, load_wiki_corpus, wiki_data_path
 
 INDEX_VERSION = 1
 """Bump when the schema or tokenizer changes, so stale indexes are rebuilt."""

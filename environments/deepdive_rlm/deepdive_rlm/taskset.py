@@ -12,7 +12,7 @@ to the sub-LLMs in RLM mode. Worked example:
 Offline (`source = "offline"`) the questions are built from the bundled Wikipedia index with exact
 answers (see deepdive_rlm.offline), searched with the `local` backend and scored by exact match.
 
-The judge (rlm_env.judge, on verifiers' vf.Judge) sees the final answer with reasoning and a
+The judge (rlm_env.scoring.judge, on verifiers' vf.Judge) sees the final answer with reasoning and a
 `\\boxed{}` wrapper removed and must reply a clear yes or no. `preset = "article"` reproduces the
 article's run: the seed-42 90/10 split's eval part in the order `Dataset.shuffle(seed=42)` gives,
 its first 50 questions, web search, judged by gpt-4.1-mini.
@@ -33,8 +33,8 @@ from deepdive_rlm.tools import SearchConfig
 from deepdive_rlm.usage import query_redundancy, tool_usage
 from rlm_env import Ref, RLMTaskData
 from rlm_env.data import PresetDefaults
-from rlm_env.judge import JudgeConfig, judged
-from rlm_env.scoring import final_answer
+
+from rlm_env.scoring import JudgeConfig, final_answer, judged
 
 ANSWER_FORMAT = "Answer with the exact name, title or value the question asks for."
 TIPS = (

@@ -26,7 +26,7 @@ from pydantic import ConfigDict, Field, model_validator
 from math_python_rlm.data import OFFLINE_DATASETS, hub_rows, offline_rows
 from rlm_env import RLMTaskData
 from rlm_env.data import PresetDefaults
-from rlm_env.harness import TRACE_INFO_KEY
+from rlm_env.harness.adapter import TRACE_INFO_KEY
 from rlm_env.scoring import VERIFY_TIMEOUT_S, extract_boxed, strip_think, verify_math
 
 PACKAGES = ["numpy", "scipy", "sympy"]

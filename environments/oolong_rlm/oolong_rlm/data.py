@@ -12,7 +12,7 @@ import datasets
 
 from oolong_rlm.generator import generate_oolong_tasks
 from rlm_env.data import load_rows
-from rlm_env.wiki_corpus import UNCATEGORIZED, load_wiki_corpus
+from rlm_env.data import UNCATEGORIZED, load_wiki_corpus
 
 HUB = {
     "synth": ("oolongbench/oolong-synth", None),

@@ -2,7 +2,7 @@
 
 Real oolong-synth rows are ~12 GB on the HF Hub; this builds rows of the same
 shape from any labelled corpus (e.g. Wikipedia leads with their topic, see
-``rlm_env.wiki_corpus``), so ``scoring.score_synth`` grades them unchanged.
+``rlm_env.data.wiki_corpus``), so ``scoring.score_synth`` grades them unchanged.
 
 A context window is: a preamble naming N and the label set, N lines
 ``Date: Mon DD, YYYY || User: NNNNN || Instance: <one or two sentences>``

@@ -25,8 +25,8 @@ from oolong_rlm.data import CONTEXT_COLUMN, hub_rows, offline_rows
 from oolong_rlm.scoring import parse_synth_gold, score_real, score_synth
 from rlm_env import Ref, RLMTaskData
 from rlm_env.data import PresetDefaults, reference_order
-from rlm_env.judge import JudgeConfig, judged
-from rlm_env.scoring import final_answer
+
+from rlm_env.scoring import JudgeConfig, final_answer, judged
 
 REAL_INSTRUCTION = "Return the final answer in \\boxed{}."
 TIPS = (

@@ -23,8 +23,8 @@ from pydantic import ConfigDict, Field, model_validator
 
 from rlm_env import RLMTaskData
 from rlm_env.data import PresetDefaults, reference_order
-from rlm_env.scoring import final_answer, unwrap_boxed
-from rlm_env.text_metrics import char_accuracy, exact_match, levenshtein_similarity
+from rlm_env.scoring import char_accuracy, exact_match, final_answer, levenshtein_similarity, unwrap_boxed
+
 from verbatim_copy_rlm.article_generator import article_samples
 from verbatim_copy_rlm.generator import MIN_LENGTH, generate_samples
 

@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rlm_env.compat import UnsupportedVerifiersError
-from rlm_env.local_model import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModelError
-from rlm_env.run_args import MODES, CLIError
+from rlm_env.harness.compat import UnsupportedVerifiersError
+from rlm_env.run.local_model import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModelError
+from rlm_env.run.run_args import MODES, CLIError
 
 # The commands import what they need when they run (verifiers, openai and scipy take seconds),
 # so `rlm-env --help`, `doctor` and `view` start fast, and `doctor` works on any verifiers.
@@ -116,7 +116,7 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _plan(args: argparse.Namespace):
-    from rlm_env.evaluate import RunPlan, Variant, parse_json_object
+    from rlm_env.run.evaluate import RunPlan, Variant, parse_json_object
 
     for flag, value, least in (("-n", args.num_tasks, 0), ("-r", args.rollouts, 1), ("-c", args.concurrency, 1),
                                ("--threads", 1 if args.threads is None else args.threads, 1)):
@@ -142,8 +142,8 @@ def _progress(console: Console) -> Progress:
 
 def _run(args: argparse.Namespace, modes: list[str], out: Path, err: Console):
     """Run `modes` one after the other against one endpoint; returns {mode: summary}."""
-    from rlm_env.evaluate import env_config, open_endpoint, run_mode
-    from rlm_env.results import holds_run
+    from rlm_env.run.evaluate import env_config, open_endpoint, run_mode
+    from rlm_env.run.results import holds_run
 
     plan = _plan(args)
     folders = {mode: out if len(modes) == 1 else out / mode for mode in modes}
@@ -163,7 +163,7 @@ def _run(args: argparse.Namespace, modes: list[str], out: Path, err: Console):
 
 
 def cmd_eval(args: argparse.Namespace, out_console: Console, err: Console) -> int:
-    from rlm_env.report import summary_table
+    from rlm_env.run.report import summary_table
 
     out = args.out or _default_out(args.env_id, args.mode)
     summary = _run(args, [args.mode], out, err)[args.mode]
@@ -174,8 +174,8 @@ def cmd_eval(args: argparse.Namespace, out_console: Console, err: Console) -> in
 
 
 def cmd_ablate(args: argparse.Namespace, out_console: Console, err: Console) -> int:
-    from rlm_env.evaluate import Variant
-    from rlm_env.report import ABLATION_CHART, ABLATION_MARKDOWN, ablation_chart, ablation_markdown
+    from rlm_env.run.evaluate import Variant
+    from rlm_env.run.report import ABLATION_CHART, ABLATION_MARKDOWN, ablation_chart, ablation_markdown
 
     out = args.out or _default_out(args.env_id, "ablate")
     variants = [Variant.parse(text).name for text in args.variant]
@@ -202,8 +202,8 @@ def _modes(text: str) -> list[str]:
 
 
 def cmd_view(args: argparse.Namespace, out_console: Console, err: Console) -> int:
-    from rlm_env.results import read_records
-    from rlm_env.view import render_rollout
+    from rlm_env.run.results import read_records
+    from rlm_env.run.view import render_rollout
 
     try:
         records = read_records(args.run_dir)
@@ -218,7 +218,7 @@ def cmd_view(args: argparse.Namespace, out_console: Console, err: Console) -> in
 
 
 def cmd_report(args: argparse.Namespace, out_console: Console, err: Console) -> int:
-    from rlm_env.html_report import ReportInputError, write_report
+    from rlm_env.run.html_report import ReportInputError, write_report
 
     try:
         path = write_report(args.run_dir, args.out)
@@ -259,7 +259,7 @@ def _logging_to(err: Console, verbose: bool):
 
 
 def cmd_doctor(args: argparse.Namespace, out_console: Console, err: Console) -> int:
-    from rlm_env import doctor
+    from rlm_env.run import doctor
 
     return doctor.main()
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from rlm_env import compat
+from rlm_env.harness import compat
 
 
 @dataclass
@@ -67,7 +67,7 @@ def _bubblewrap() -> Check:
 
 
 def _local_models() -> list[Check]:
-    from rlm_env.local_model import LOCAL_MODELS
+    from rlm_env.run.local_model import LOCAL_MODELS
 
     found = []
     for spec in LOCAL_MODELS.values():

@@ -3,10 +3,10 @@
 The path is the one vf-eval and prime-rl's env server take: `vf.resolve_env_config` ->
 `vf.load_environment` -> `async with env.serving()` -> `env.run_slot` per rollout. Nothing
 here re-implements a rollout; this module only builds the config, picks the endpoint, shows
-progress and hands each finished episode to the run folder (rlm_env.results).
+progress and hands each finished episode to the run folder (rlm_env.run.results).
 
 Endpoints: `--base-url` (checked with `GET {base_url}/models` before anything runs), or, when
-none is given, the bundled GGUF model served in this process by rlm_env.local_model. That one
+none is given, the bundled GGUF model served in this process by rlm_env.run.local_model. That one
 server answers both the root model and the sub-LLMs.
 """
 
@@ -31,11 +31,11 @@ from rich.progress import Progress
 from verifiers.v1.env import RunSlot
 from verifiers.v1.utils.trace_store import append_episode
 
-from rlm_env.harness import RLMHarnessConfig
-from rlm_env.local_model import LocalModelServer
-from rlm_env.prompt_source import ExtraDataSourceError, check_source
-from rlm_env.results import RunWriter, failed_episode_record, rollout_record
-from rlm_env.run_args import MODES, CLIError
+from rlm_env.harness.adapter import RLMHarnessConfig
+from rlm_env.run.local_model import LocalModelServer
+from rlm_env.harness.prompt_source import ExtraDataSourceError, check_source
+from rlm_env.run.results import RunWriter, failed_episode_record, rollout_record
+from rlm_env.run.run_args import MODES, CLIError
 
 LOCAL_KEY_VAR = "RLM_ENV_LOCAL_API_KEY"
 GENERIC_HARNESS_ID = "rlm-env"

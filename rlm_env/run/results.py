@@ -27,15 +27,15 @@ from typing import Any
 import verifiers.v1 as vf
 from scipy import stats
 
-from rlm_env import request_ids
-from rlm_env.harness import TRACE_INFO_KEY
+from rlm_env.core import request_ids
+from rlm_env.harness.adapter import TRACE_INFO_KEY
 
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
 TRACES_FILE = "traces.jsonl"  # verifiers.v1.utils.trace_store.TRACES_FILE; written by its append_episode
 
-# Summary figure -> how it is read from one record's metrics (see rlm_env.metrics).
+# Summary figure -> how it is read from one record's metrics (see rlm_env.harness.metrics).
 FIGURES: dict[str, tuple[str, ...]] = {
     "root_tokens": ("root_prompt_tokens", "root_completion_tokens"),
     "root_completion_tokens": ("root_completion_tokens",),

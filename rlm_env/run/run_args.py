@@ -1,6 +1,6 @@
 """What a run can be asked for (the three modes) and the error for a request the user can fix.
 
-Kept apart from rlm_env.evaluate so the CLI can build its parser and report errors without
+Kept apart from rlm_env.run.evaluate so the CLI can build its parser and report errors without
 importing verifiers.
 """
 

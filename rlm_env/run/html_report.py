@@ -8,7 +8,7 @@ root turn with its highlighted code, the cell output marked where the REPL cut i
 `llm_batch` calls of that cell down to each sub-LLM's prompt, reply, tool calls and tokens,
 the answer beside the gold, reward, metrics and errors).
 
-Where the data comes from, per run folder (see rlm_env.results):
+Where the data comes from, per run folder (see rlm_env.run.results):
 
     config.json     the config of the run, shown as is
     results.jsonl   the rollout records; a line that is not a JSON object is reported in the
@@ -38,11 +38,11 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 from rapidfuzz.distance import Levenshtein
 
-from rlm_env.evaluate import MODES
-from rlm_env.loop import extract_code, text_tool_calls
-from rlm_env.prompts import PYTHON_TOOL_NAME, REPL_OUTPUT_PREFIX
-from rlm_env.report import fmt, reward_text
-from rlm_env.results import CONFIG_FILE, RESULTS_FILE, SUMMARY_FILE, TRACES_FILE, figure, summarize
+from rlm_env.run.evaluate import MODES
+from rlm_env.core.parsing import extract_code, text_tool_calls
+from rlm_env.core.prompts import PYTHON_TOOL_NAME, REPL_OUTPUT_PREFIX
+from rlm_env.run.report import fmt, reward_text
+from rlm_env.run.results import CONFIG_FILE, RESULTS_FILE, SUMMARY_FILE, TRACES_FILE, figure, summarize
 
 REPORT_FILE = "report.html"
 ASSETS = Path(__file__).with_name("report_assets")
@@ -59,7 +59,7 @@ DIFF_ENVS = ("verbatim-copy",)
 GOLD_FIELDS = ("answer", "text")
 """Task data fields holding the gold answer, first found wins (verbatim-copy's is `text`)."""
 # The loop sends outputs of code without a native tool call back as a user turn with a prefix
-# (rlm_env.loop: REPL_OUTPUT_PREFIX in RLM mode, this literal in standard mode).
+# (rlm_env.core.loop: REPL_OUTPUT_PREFIX in RLM mode, this literal in standard mode).
 OUTPUT_PREFIXES = (REPL_OUTPUT_PREFIX, "Tool output:\n")
 # rlm_env.repl.worker marks the middle it cut out of a long cell output this way.
 FENCED = re.compile(r"```[^\n]*\n.*?```", re.DOTALL)
@@ -241,7 +241,7 @@ def _code_argument(arguments: Any) -> str | None:
 
 
 def _units(message: dict[str, Any], rlm: bool) -> tuple[list[dict[str, Any]], str]:
-    """What one assistant turn asked to run, in the order the loop ran it (rlm_env.loop), and
+    """What one assistant turn asked to run, in the order the loop ran it (rlm_env.core.loop), and
     the turn's text with the code shown as units taken out."""
     content = content_text(message)
     calls, text, from_text = message.get("tool_calls") or [], content, False
@@ -446,7 +446,7 @@ def _row(run_number: int, record: dict[str, Any], view: dict[str, Any]) -> dict[
 
 
 def _interval(reward: dict[str, Any]) -> str:
-    """The reward as rlm_env.report writes it, or "-" for a summary without one."""
+    """The reward as rlm_env.run.report writes it, or "-" for a summary without one."""
     return reward_text(reward) if {"mean", "ci95", "n"} <= reward.keys() else "-"
 
 

@@ -2,7 +2,7 @@
 
 The ablation follows the article's shape: one row per mode with the reward, the root model's
 tokens, the sub-LLMs' tokens and the time, all means per rollout. A second table gives the
-learning signal of each mode (rlm_env.results.learnability): pass@1, pass@K (K > 1 only),
+learning signal of each mode (rlm_env.run.results.learnability): pass@1, pass@K (K > 1 only),
 the share of tasks whose rollouts disagree, the within-task reward spread, how often
 llm_batch was called and answer["ready"] set, and the stop-reason mix.
 """

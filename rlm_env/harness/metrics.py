@@ -2,9 +2,9 @@
 
 from typing import get_args
 
-from rlm_env.loop import LoopResult, StopReason
+from rlm_env.core.loop import LoopResult, StopReason
 from rlm_env.repl import ReplStats
-from rlm_env.sub_llm import SubLLMStats
+from rlm_env.core.sub_llm import SubLLMStats
 
 STOP_REASONS: tuple[str, ...] = get_args(StopReason)
 

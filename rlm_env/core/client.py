@@ -3,7 +3,7 @@
 Every call goes to one base URL (in a verifiers rollout: the interception endpoint, with the
 rollout's secret as the API key), so the trace sees root and sub-LLM calls alike.
 
-What each provider fault becomes (the error model is rlm_env.errors):
+What each provider fault becomes (the error model is rlm_env.core.errors):
 
 - HTTP 429 (waiting `Retry-After` when given), 5xx, a connection reset, a body cut off mid-way,
   a read timeout: retried by the OpenAI SDK with backoff, `max_retries` times.
@@ -24,7 +24,7 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletion
 
-from rlm_env.errors import ContextOverflowError, ProviderError
+from rlm_env.core.errors import ContextOverflowError, ProviderError
 
 logger = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ def _type_name(annotation) -> str:
 
 def harness_knobs() -> str:
     """Tables of every RLM harness knob, one per config section."""
-    from rlm_env.harness import RLMHarnessConfig
+    from rlm_env.harness.adapter import RLMHarnessConfig
 
     return arguments_table(RLMHarnessConfig)
 

@@ -1,4 +1,4 @@
-"""Scoring helpers shared by the environments: answer extraction, normalisation, math equivalence.
+"""Math equivalence: `verify_math` and the pool of math_verify worker processes behind it.
 
 `verify_math` runs `math_verify` in a separate worker process with a hard time limit, because
 sympy can hang on a pathological answer (`9^{9^{9^{9}}}` never finishes, a 1 MB sum takes
@@ -19,83 +19,19 @@ import json
 import os
 import re
 import select
-import string
 import subprocess
 import sys
 import threading
 import time
-import unicodedata
 from dataclasses import dataclass
 
-from rlm_env.errors import ScoringError
+from rlm_env.core.errors import ScoringError
 
 VERIFY_TIMEOUT_S = 10.0  # a typical check takes milliseconds; the slack is for loaded machines
-_BOXED_OPEN = re.compile(r"\\boxed\{")
-_BRACE = re.compile(r"[{}]")
 # Some INTELLECT-3-RL golds are stored with doubled backslashes ("50\\mathrm{C}", "3.49\\,"): a
 # doubled backslash before a letter or a spacing/percent sign is one command, never a LaTeX row
 # break (those are followed by a space, digit or sign), so it is collapsed in gold and answer alike.
 _DOUBLED_COMMAND = re.compile(r"\\\\(?=[A-Za-z,;:!%])")
-
-
-def extract_boxed(text: str) -> str | None:
-    r"""The content of the last `\boxed{...}` in `text` (nested braces allowed), or None.
-
-    Linear in len(text): braces are matched in one pass, so a reply made of many unclosed
-    boxes cannot stall scoring.
-
-    >>> extract_boxed(r"so \boxed{\frac{1}{2}} and not \boxed{3")
-    '\\frac{1}{2}'
-    """
-    starts = [m.end() for m in _BOXED_OPEN.finditer(text)]  # index just after each box's "{"
-    if not starts:
-        return None
-    closing: dict[int, int] = {}  # index of "{" -> index of its "}"
-    open_braces: list[int] = []
-    # a brace's partner depends only on what follows it, so matching can start at the first box
-    for brace in _BRACE.finditer(text, starts[0] - 1):
-        if brace.group() == "{":
-            open_braces.append(brace.start())
-        elif open_braces:
-            closing[open_braces.pop()] = brace.start()
-    for start in reversed(starts):  # unbalanced last box: fall back to an earlier one
-        if (end := closing.get(start - 1)) is not None:
-            return text[start:end]
-    return None
-
-
-def unwrap_boxed(text: str) -> str:
-    r"""`text` without its `\boxed{...}` wrapper: everything between the first `\boxed{` and the last
-    `}` after it; `text` itself when it holds no box.
-
-    Unlike `extract_boxed` this does not match braces, so a wrapped copy of a text with unbalanced
-    braces (JSON cut mid-record) comes back whole.
-
-    >>> unwrap_boxed("no box here\n")
-    'no box here\n'
-    >>> unwrap_boxed("\\boxed{[{\"id\": 1},\n  {\"na}")
-    '[{"id": 1},\n  {"na'
-    """
-    start = text.find("\\boxed{")
-    end = text.rfind("}")
-    if start < 0 or end < start + len("\\boxed{"):
-        return text
-    return text[start + len("\\boxed{"):end]
-
-
-def strip_think(text: str) -> str:
-    """`text` without model reasoning: only what follows the last `</think>` (chat templates may open
-    the block in the prompt), and nothing from an unclosed `<think>` on."""
-    return text.rsplit("</think>", 1)[-1].split("<think>", 1)[0]
-
-
-def normalize_answer(text: str) -> str:
-    """Lower-case, strip accents, punctuation, articles and extra spaces (SQuAD-style)."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
-    text = "".join(" " if c in string.punctuation else c for c in text)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
 
 
 @dataclass(frozen=True)
@@ -246,9 +182,3 @@ def _stop_idle_workers() -> None:
             _idle_workers.pop().kill()
 
 
-def final_answer(trace) -> str:
-    """The rollout's final answer, unstripped: the harness's `root_reply` when set (verifiers'
-    `last_reply` strips whitespace, which would fail an exact copy ending in a line break)."""
-    if trace.root_reply is not None:
-        return trace.root_reply
-    return trace.last_reply or ""

@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rlm_env import request_ids
-from rlm_env.client import ChatClient
-from rlm_env.errors import ContextOverflowError, ProviderError, ToolUnavailable
-from rlm_env.prompts import (
+from rlm_env.core import request_ids
+from rlm_env.core.client import ChatClient
+from rlm_env.core.errors import ContextOverflowError, ProviderError, ToolUnavailable
+from rlm_env.core.prompts import (
     CONTEXT_WARNING,
     PROSE_REMINDER,
     PYTHON_TOOL_NAME,
@@ -28,9 +28,9 @@ from rlm_env.prompts import (
     repl_output_message,
 )
 from rlm_env.repl import ReplInfraError, ReplSession
-from rlm_env.scoring import extract_boxed
-from rlm_env.sub_llm import SubLLMPool
-from rlm_env.tools import Tool, run_tool_call
+from rlm_env.core.parsing import answer_in_text, extract_code, text_tool_calls
+from rlm_env.core.sub_llm import SubLLMPool
+from rlm_env.core.tools import Tool, run_tool_call
 
 StopReason = Literal[
     "answer_ready",  # RLM: answer["ready"] was set
@@ -46,7 +46,7 @@ StopReason = Literal[
     "tool_error",  # infrastructure: a tool cannot work at all
 ]
 INFRA_STOPS = ("provider_error", "repl_error", "tool_error")
-"""Stops for an infrastructure failure: the harness records them as typed errors (rlm_env.errors)."""
+"""Stops for an infrastructure failure: the harness records them as typed errors (rlm_env.core.errors)."""
 
 
 class Budgets(BaseModel):
@@ -238,35 +238,6 @@ async def run_rlm_loop(client: ChatClient, repl: ReplSession, sub_llms: SubLLMPo
     return result
 
 
-_ANSWER_LITERAL = re.compile(r"\banswer\s*=\s*\{")
-
-
-def answer_in_text(content: str | None) -> str | None:
-    """The answer a reply states in its text: the content of its last `answer = {"content": ...}`
-    dict literal, else of its last `\\boxed{...}`; None when it states neither."""
-    if not content:
-        return None
-    for match in reversed(list(_ANSWER_LITERAL.finditer(content))):
-        literal = _balanced_braces(content, match.end() - 1)
-        try:
-            value = ast.literal_eval(literal) if literal else None
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            continue
-        if isinstance(value, dict) and "content" in value:
-            return str(value["content"])
-    return extract_boxed(content)
-
-
-def _balanced_braces(text: str, start: int) -> str | None:
-    """text[start:] up to the brace closing the one at `start` (braces in strings not special)."""
-    depth = 0
-    for index in range(start, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[index], 0)
-        if depth == 0:
-            return text[start:index + 1]
-    return None
-
-
 async def run_chat_loop(client: ChatClient, messages: list[dict], tools: list[Tool], budgets: Budgets) -> LoopResult:
     """A plain model with tools: runs tool calls until the model answers in prose."""
     loop = _Loop(client, messages, budgets)
@@ -292,63 +263,3 @@ async def run_chat_loop(client: ChatClient, messages: list[dict], tools: list[To
             loop.warn_if_near_limit()
 
     return await loop.run(body)
-
-
-def text_tool_calls(content: str | None) -> list[dict]:
-    """Tool calls written as JSON text instead of native calls (small local models do this).
-
-    Accepts `{"name": ..., "arguments": {...}}` (or a list of them), bare or in a code fence,
-    and returns them in the native `tool_calls` shape; anything else gives [].
-    """
-    if not content:
-        return []
-    text = content.strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*\n(.*?)\n?```", text, re.DOTALL)
-    if fenced:
-        text = fenced.group(1).strip()
-    if not text.startswith(("{", "[")):
-        return []
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError:
-        return []
-    items = parsed if isinstance(parsed, list) else [parsed]
-    calls = []
-    for i, item in enumerate(items):
-        if not (isinstance(item, dict) and isinstance(item.get("name"), str) and "arguments" in item):
-            return []
-        arguments = item["arguments"]
-        calls.append({"id": f"text_call_{i}", "type": "function", "function": {
-            "name": item["name"], "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)}})
-    return calls
-
-
-_FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL)
-
-
-def extract_code(content: str) -> str | None:
-    """Code from a reply without a tool call: fenced blocks, or the whole reply if it is Python.
-
-    Small models often answer with bare code. A reply counts as code only if it parses and is
-    more than lone names, constants and bare annotations, so prose ("Done.", "42",
-    "Label: Technology", which parses as an annotation) is not run.
-    """
-    blocks = _FENCE.findall(content)
-    if blocks:
-        return "\n".join(block.strip("\n") for block in blocks)
-    stripped = content.strip()
-    if not stripped:
-        return None
-    try:
-        tree = ast.parse(stripped)
-    except SyntaxError:
-        return None
-    if all(_looks_like_prose(statement) for statement in tree.body):
-        return None
-    return stripped
-
-
-def _looks_like_prose(statement: ast.stmt) -> bool:
-    if isinstance(statement, ast.Expr):
-        return isinstance(statement.value, (ast.Name, ast.Constant))
-    return isinstance(statement, ast.AnnAssign) and statement.value is None

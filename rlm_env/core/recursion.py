@@ -1,7 +1,7 @@
 """Sub-LLMs that are RLMs themselves: `sub_llm.depth` above 1.
 
 At depth D, each `llm_batch` prompt of an RLM at depth d < D - 1 starts a child RLM: the root's
-loop (rlm_env.loop.run_rlm_loop) with a sandboxed REPL of its own, the prompt as its
+loop (rlm_env.core.loop.run_rlm_loop) with a sandboxed REPL of its own, the prompt as its
 `extra_data` (or as its user turn, `sub_llm.child_prompt`), its own `answer` and an
 `llm_batch` of its own. At the last level (depth D), calls are plain sub-LLM calls again.
 The root is depth 0; what its llm_batch starts is depth 1.
@@ -18,7 +18,7 @@ A child's REPL is closed when the child finishes, fails or is cancelled (its cal
 the parent's cell timed out, the rollout stopped); whatever goes wrong comes back as an
 "Error: ..." string in the parent's result list, like any sub-LLM failure.
 
-The record: each child's calls carry request ids scoped to it (rlm_env.request_ids), so the
+The record: each child's calls carry request ids scoped to it (rlm_env.core.request_ids), so the
 trace tells every call's depth; `records()` nests each child's own sub-LLM calls under its
 record (`children`), `call_links()` gives the `subagent_call` edges from each call to the turn
 that made it, and `depth_metrics()` the calls, tokens and REPL time per depth.
@@ -30,14 +30,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rlm_env import request_ids
-from rlm_env.client import ChatClient, ChatReply
-from rlm_env.loop import Budgets, LoopResult, run_rlm_loop
-from rlm_env.prompts import PROMPT_IN_EXTRA_DATA, DataInfo, child_rlm_note, rlm_system_prompt
+from rlm_env.core import request_ids
+from rlm_env.core.client import ChatClient, ChatReply
+from rlm_env.core.loop import Budgets, LoopResult, run_rlm_loop
+from rlm_env.core.prompts import PROMPT_IN_EXTRA_DATA, DataInfo, child_rlm_note, rlm_system_prompt
 from rlm_env.repl import ReplConfig, ReplInfraError, ReplSession
 from rlm_env.repl.session import LlmBatchHandler, WorkerHost, WorkerProcess
-from rlm_env.sub_llm import SubLLMConfig, SubLLMPool, SubLLMRecord, SubLLMStats
-from rlm_env.tools import Tool
+from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool, SubLLMRecord, SubLLMStats
+from rlm_env.core.tools import Tool
 
 OpenRepl = Callable[[LlmBatchHandler], ReplSession]
 """Builds an unstarted REPL session in the rollout's runtime, relaying llm_batch to the handler."""

@@ -33,8 +33,8 @@ import openai
 import verifiers.v1 as vf
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rlm_env.errors import ScoringError
-from rlm_env.scoring import extract_boxed, strip_think
+from rlm_env.core.errors import ScoringError
+from rlm_env.core.parsing import extract_boxed, strip_think
 
 PLACEHOLDERS = ("question", "answer", "response")
 DEFAULT_PROMPT = (

@@ -13,7 +13,7 @@ from typing import Any
 import verifiers.v1 as vf
 from pydantic import BaseModel, ConfigDict
 
-from rlm_env.tools import Tool
+from rlm_env.core.tools import Tool
 
 
 class Ref(BaseModel):

@@ -2,14 +2,14 @@
 
 The runtime is the sandbox there: the worker is uploaded with `runtime.write`, started with
 the runtime's process start (`exec`, or `open_process` on verifiers 0.4.0: see
-rlm_env.compat), and only applies its resource limits itself. On the subprocess
+rlm_env.harness.compat), and only applies its resource limits itself. On the subprocess
 runtime (the host) the harness uses LocalSandbox instead, spawned through the runtime.
 """
 
 import json
 from typing import Any
 
-from rlm_env import compat
+from rlm_env.harness import compat
 from rlm_env.repl.sandbox import WORKER_SCRIPT, SandboxConfig
 from rlm_env.repl.session import WorkerProcess
 

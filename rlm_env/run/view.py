@@ -15,9 +15,9 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from rlm_env import request_ids
-from rlm_env.loop import extract_code
-from rlm_env.prompts import PYTHON_TOOL_NAME, REPL_OUTPUT_PREFIX, repl_output_message
+from rlm_env.core import request_ids
+from rlm_env.core.parsing import extract_code
+from rlm_env.core.prompts import PYTHON_TOOL_NAME, REPL_OUTPUT_PREFIX, repl_output_message
 
 
 def clip(text: str, limit: int | None) -> str:
@@ -94,7 +94,7 @@ def _header(record: dict) -> RenderableType:
 def _assistant(message: dict, turn: int, limit: int | None, rlm: bool) -> RenderableType:
     body: list[RenderableType] = []
     content = content_text(message)
-    # In RLM mode a reply that is nothing but code was run as a cell (see rlm_env.loop).
+    # In RLM mode a reply that is nothing but code was run as a cell (see rlm_env.core.loop).
     if rlm and content and not message.get("tool_calls") and extract_code(content) == content.strip():
         body.append(Syntax(clip(content.strip(), limit), "python", theme="ansi_dark", word_wrap=True))
     elif content:

@@ -35,7 +35,7 @@ Two channels, and nothing in between:
    the interception server saw the provider fail on the same call, verifiers records its own
    `ProviderError` (the upstream status and body) in place of the harness's.
 
-Retries (rlm_env.client): a 429 (honouring `Retry-After` up to 2 minutes), 5xx, a connection
+Retries (rlm_env.core.client): a 429 (honouring `Retry-After` up to 2 minutes), 5xx, a connection
 reset, a cut-off body and a read timeout are retried by the OpenAI SDK with exponential backoff;
 a 200 whose body is not a chat completion (not JSON, or no `choices`) is retried by the client
 itself; `model_retries` bounds both. Anything still failing is a `ProviderError`. Through the

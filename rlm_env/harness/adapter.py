@@ -1,7 +1,7 @@
 """The verifiers v1 adapter: runs the RLM (or standard) loop in-process for one rollout.
 
 Thin on purpose: it builds clients on the rollout's interception `endpoint` + `secret`,
-starts the REPL in the rollout's runtime, calls rlm_env.loop, and writes what happened onto
+starts the REPL in the rollout's runtime, calls rlm_env.core.loop, and writes what happened onto
 the trace (final answer, stop reason, metrics, cells, sub-LLM calls, semantic edges).
 
 Modes (same reward in each):
@@ -19,19 +19,20 @@ from typing import Literal
 import verifiers.v1 as vf
 from pydantic import ConfigDict, field_validator
 
-from rlm_env import compat, request_ids
-from rlm_env.client import ChatClient
-from rlm_env.errors import INFRA_ERRORS, as_rollout_error
-from rlm_env.loop import INFRA_STOPS, Budgets, LoopResult, ProtocolConfig, run_chat_loop, run_rlm_loop
-from rlm_env.metrics import rollout_metrics
-from rlm_env.prompt_source import place_input
-from rlm_env.prompts import PYTHON_TOOL_NAME, DataInfo, python_tool_schema, rlm_system_prompt, with_env_tips
-from rlm_env.recursion import RecursionTree
+from rlm_env.core import request_ids
+from rlm_env.harness import compat
+from rlm_env.core.client import ChatClient
+from rlm_env.core.errors import INFRA_ERRORS, as_rollout_error
+from rlm_env.core.loop import INFRA_STOPS, Budgets, LoopResult, ProtocolConfig, run_chat_loop, run_rlm_loop
+from rlm_env.harness.metrics import rollout_metrics
+from rlm_env.harness.prompt_source import place_input
+from rlm_env.core.prompts import PYTHON_TOOL_NAME, DataInfo, python_tool_schema, rlm_system_prompt, with_env_tips
+from rlm_env.core.recursion import RecursionTree
 from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession, SandboxConfig
-from rlm_env.repl.runtime_host import RuntimeWorkerHost
-from rlm_env.sub_llm import SubLLMConfig, SubLLMPool
-from rlm_env.task_data import RLMTaskData, load_extra_data, load_tools
-from rlm_env.tools import Tool
+from rlm_env.harness.runtime_host import RuntimeWorkerHost
+from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
+from rlm_env.harness.task_data import RLMTaskData, load_extra_data, load_tools
+from rlm_env.core.tools import Tool
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class RLMHarnessConfig(vf.HarnessConfig):
     env_tips: bool = False
     """Append the environment's strategy hints to the prompt inside <env_tips> tags."""
     extra_data_source: str = "task"
-    """What the REPL's `extra_data` holds in RLM mode, on any taskset (rlm_env.prompt_source):
+    """What the REPL's `extra_data` holds in RLM mode, on any taskset (rlm_env.harness.prompt_source):
     `task` = the rlm-env task's own input (plain `vf.TaskData` has none); `none`; `prompt` = the
     whole prompt text, the model getting a short instruction instead; any other name = that
     field of the task data (the prompt stays)."""
@@ -102,7 +103,7 @@ class RLMHarness(vf.Harness[RLMHarnessConfig]):
             await run.close_clients()
         run.record(result)
         if result.stop_reason in INFRA_STOPS:
-            # Verifiers records the typed error on the trace and leaves the rollout unscored (rlm_env.errors).
+            # Verifiers records the typed error on the trace and leaves the rollout unscored (rlm_env.core.errors).
             if isinstance(result.cause, INFRA_ERRORS):
                 raise as_rollout_error(result.cause) from result.cause
             raise result.cause  # a ProviderError, verifiers' own type
@@ -110,7 +111,7 @@ class RLMHarness(vf.Harness[RLMHarnessConfig]):
 
     @vf.metric
     async def rlm(self, trace: vf.Trace) -> dict[str, float]:
-        """Loop, sub-LLM and REPL metrics recorded by launch (see rlm_env.metrics)."""
+        """Loop, sub-LLM and REPL metrics recorded by launch (see rlm_env.harness.metrics)."""
         return trace.info.get(TRACE_INFO_KEY, {}).get("metrics", {})
 
 

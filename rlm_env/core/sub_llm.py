@@ -4,7 +4,7 @@ Each prompt gets a fresh conversation. Calls run concurrently up to a cap per ro
 with a timeout; a call may use the environment's tools for a few turns, after which it must
 answer without them. A call that times out, or whose provider still fails after the client's
 retries, comes back as an "Error: ..." string in its slot, so the model's cell keeps running
-and the model may ask again (rlm_env.errors). Only a tool that cannot work at all
+and the model may ask again (rlm_env.core.errors). Only a tool that cannot work at all
 (`ToolUnavailable`) ends the rollout; the batch's other calls are then cancelled.
 """
 
@@ -14,12 +14,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rlm_env import request_ids
-from rlm_env.client import ChatClient
-from rlm_env.errors import ContextOverflowError, ProviderError
-from rlm_env.prompts import SUB_LLM_SYSTEM_PROMPT
-from rlm_env.scoring import extract_boxed
-from rlm_env.tools import Tool, run_tool_call
+from rlm_env.core import request_ids
+from rlm_env.core.client import ChatClient
+from rlm_env.core.errors import ContextOverflowError, ProviderError
+from rlm_env.core.prompts import SUB_LLM_SYSTEM_PROMPT
+from rlm_env.core.parsing import extract_boxed
+from rlm_env.core.tools import Tool, run_tool_call
 
 
 class SubLLMConfig(BaseModel):
@@ -44,7 +44,7 @@ class SubLLMConfig(BaseModel):
     depth: int = 1
     """Recursion depth of `llm_batch`: 1 = its prompts go to plain sub-LLM calls; 2 = each prompt
     starts a child RLM (its own REPL and `answer`) whose `llm_batch` calls plain sub-LLMs; each
-    step up adds a level of child RLMs (see rlm_env.recursion). `timeout_s` then bounds a whole
+    step up adds a level of child RLMs (see rlm_env.core.recursion). `timeout_s` then bounds a whole
     child, and `max_concurrency` applies to each RLM's own llm_batch."""
     max_child_repls: int = Field(default=8, ge=1)
     """Child RLM REPLs alive at once per rollout (the root's not counted); a child waits for a

@@ -20,8 +20,8 @@ from typing import Any
 
 import verifiers.v1 as vf
 
-from rlm_env.prompts import PROMPT_IN_EXTRA_DATA
-from rlm_env.task_data import RLMTaskData
+from rlm_env.core.prompts import PROMPT_IN_EXTRA_DATA
+from rlm_env.harness.task_data import RLMTaskData
 
 SOURCES = ("task", "none", "prompt")
 """The named sources; any other value names a field of the task data."""

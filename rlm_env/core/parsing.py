@@ -1,0 +1,131 @@
+"""Reading model replies: code to run, tool calls written as text, answers stated in text, boxes.
+
+Pure functions of a string, shared by the loop, the sub-LLMs, the run views and the scoring kit.
+"""
+
+import ast
+import json
+import re
+
+_BOXED_OPEN = re.compile(r"\\boxed\{")
+_BRACE = re.compile(r"[{}]")
+
+def extract_boxed(text: str) -> str | None:
+    r"""The content of the last `\boxed{...}` in `text` (nested braces allowed), or None.
+
+    Linear in len(text): braces are matched in one pass, so a reply made of many unclosed
+    boxes cannot stall scoring.
+
+    >>> extract_boxed(r"so \boxed{\frac{1}{2}} and not \boxed{3")
+    '\\frac{1}{2}'
+    """
+    starts = [m.end() for m in _BOXED_OPEN.finditer(text)]  # index just after each box's "{"
+    if not starts:
+        return None
+    closing: dict[int, int] = {}  # index of "{" -> index of its "}"
+    open_braces: list[int] = []
+    # a brace's partner depends only on what follows it, so matching can start at the first box
+    for brace in _BRACE.finditer(text, starts[0] - 1):
+        if brace.group() == "{":
+            open_braces.append(brace.start())
+        elif open_braces:
+            closing[open_braces.pop()] = brace.start()
+    for start in reversed(starts):  # unbalanced last box: fall back to an earlier one
+        if (end := closing.get(start - 1)) is not None:
+            return text[start:end]
+    return None
+
+
+def strip_think(text: str) -> str:
+    """`text` without model reasoning: only what follows the last `</think>` (chat templates may open
+    the block in the prompt), and nothing from an unclosed `<think>` on."""
+    return text.rsplit("</think>", 1)[-1].split("<think>", 1)[0]
+
+
+_ANSWER_LITERAL = re.compile(r"\banswer\s*=\s*\{")
+
+
+def answer_in_text(content: str | None) -> str | None:
+    """The answer a reply states in its text: the content of its last `answer = {"content": ...}`
+    dict literal, else of its last `\\boxed{...}`; None when it states neither."""
+    if not content:
+        return None
+    for match in reversed(list(_ANSWER_LITERAL.finditer(content))):
+        literal = _balanced_braces(content, match.end() - 1)
+        try:
+            value = ast.literal_eval(literal) if literal else None
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if isinstance(value, dict) and "content" in value:
+            return str(value["content"])
+    return extract_boxed(content)
+
+
+def _balanced_braces(text: str, start: int) -> str | None:
+    """text[start:] up to the brace closing the one at `start` (braces in strings not special)."""
+    depth = 0
+    for index in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        if depth == 0:
+            return text[start:index + 1]
+    return None
+
+
+def text_tool_calls(content: str | None) -> list[dict]:
+    """Tool calls written as JSON text instead of native calls (small local models do this).
+
+    Accepts `{"name": ..., "arguments": {...}}` (or a list of them), bare or in a code fence,
+    and returns them in the native `tool_calls` shape; anything else gives [].
+    """
+    if not content:
+        return []
+    text = content.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*\n(.*?)\n?```", text, re.DOTALL)
+    if fenced:
+        text = fenced.group(1).strip()
+    if not text.startswith(("{", "[")):
+        return []
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        return []
+    items = parsed if isinstance(parsed, list) else [parsed]
+    calls = []
+    for i, item in enumerate(items):
+        if not (isinstance(item, dict) and isinstance(item.get("name"), str) and "arguments" in item):
+            return []
+        arguments = item["arguments"]
+        calls.append({"id": f"text_call_{i}", "type": "function", "function": {
+            "name": item["name"], "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)}})
+    return calls
+
+
+_FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def extract_code(content: str) -> str | None:
+    """Code from a reply without a tool call: fenced blocks, or the whole reply if it is Python.
+
+    Small models often answer with bare code. A reply counts as code only if it parses and is
+    more than lone names, constants and bare annotations, so prose ("Done.", "42",
+    "Label: Technology", which parses as an annotation) is not run.
+    """
+    blocks = _FENCE.findall(content)
+    if blocks:
+        return "\n".join(block.strip("\n") for block in blocks)
+    stripped = content.strip()
+    if not stripped:
+        return None
+    try:
+        tree = ast.parse(stripped)
+    except SyntaxError:
+        return None
+    if all(_looks_like_prose(statement) for statement in tree.body):
+        return None
+    return stripped
+
+
+def _looks_like_prose(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.Expr):
+        return isinstance(statement.value, (ast.Name, ast.Constant))
+    return isinstance(statement, ast.AnnAssign) and statement.value is None
