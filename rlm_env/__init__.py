@@ -11,6 +11,7 @@ _EXPORTS = {
     "Budgets": "rlm_env.core.loop",
     "RLMHarness": "rlm_env.harness.adapter",
     "RLMHarnessConfig": "rlm_env.harness.adapter",
+    "RolloutInfo": "rlm_env.core.rollout",
     "RLMTaskData": "rlm_env.harness.task_data",
     "Ref": "rlm_env.harness.task_data",
     "ReplConfig": "rlm_env.repl",

@@ -269,6 +269,7 @@ async def _run(server: ServerProcess, report: Report, harness_args: dict, read_t
     import verifiers.v1 as vf
 
     from rlm_env.run.evaluate import env_config
+    from rlm_env.core.rollout import RolloutInfo
     from rlm_env.run.results import reward_of
 
     config = env_config(ENV_ID, "rlm", {"num_tasks": report.tasks, "count": 8}, harness_args)
@@ -321,9 +322,9 @@ async def _run(server: ServerProcess, report: Report, harness_args: dict, read_t
                 report.lost.append(outcome if isinstance(outcome, str) else f"no trace: {outcome.errors}")
                 continue
             trace = outcome.traces[0]
-            info = trace.info.get("rlm_env", {})
-            report.stop_reasons[info.get("stop_reason") or trace.stop_condition] += 1
-            report.saw_sub_errors += bool(info.get("metrics", {}).get("sub_llm_errors"))
+            info = RolloutInfo.of(trace)
+            report.stop_reasons[(info.stop_reason if info else None) or trace.stop_condition] += 1
+            report.saw_sub_errors += bool(info and info.metrics.get("sub_llm_errors"))
             reward = reward_of(trace)
             if reward is not None:
                 if reward == reference[task.data.id]:

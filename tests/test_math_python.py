@@ -14,9 +14,9 @@ from fake_openai import FakeOpenAI, code, text
 from math_python_rlm.taskset import PACKAGES, TIPS, MathPythonConfig, MathPythonData, MathPythonTask, MathPythonTaskset
 from pydantic import ValidationError
 
-import rlm_env.scoring as scoring
+import rlm_env.scoring.math_check as scoring
 from rlm_env.data import DatasetUnavailable
-from rlm_env.harness.adapter import TRACE_INFO_KEY
+from rlm_env import RolloutInfo
 from rlm_env.scoring import VerifierError, extract_boxed, verify_math
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "intellect3_math.sample.jsonl"
@@ -37,7 +37,9 @@ class HandTrace:
 
     def __init__(self, reply: str, mode: str | None = "standard") -> None:
         self.last_reply = reply.strip()
-        self.info = {TRACE_INFO_KEY: {"mode": mode}} if mode else {}
+        self.info: dict = {}
+        if mode:
+            RolloutInfo(mode=mode, env_tips=False, stop_reason="completed").write(self)
         self.metrics: dict[str, float] = {}
 
     def record_metrics(self, values: dict[str, float]) -> None:

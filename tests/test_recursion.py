@@ -12,7 +12,7 @@ import verifiers.v1 as vf
 from fake_openai import FakeOpenAI, Script, code, text
 from rich.console import Console
 
-from rlm_env.core import request_ids
+from rlm_env.core import rollout as request_ids
 from rlm_env.harness import adapter as harness
 from rlm_env.core.loop import Budgets
 from rlm_env.core.prompts import PROMPT_IN_EXTRA_DATA, SUB_LLM_SYSTEM_PROMPT

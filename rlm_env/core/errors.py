@@ -27,8 +27,8 @@ Two channels, and nothing in between:
    ==========================================  =================================  ====================
 
    The loop turns the first three into stop reasons (`provider_error`, `repl_error`,
-   `tool_error`, kept in `trace.info["rlm_env"]` with the answer so far), and the harness raises
-   them as the verifiers type (`as_rollout_error`). Verifiers' harness boundary lets a
+   `tool_error`, kept in the rollout record, rlm_env.core.rollout.RolloutInfo, with the answer
+   so far), and the harness raises them as the verifiers type (`as_rollout_error`). Verifiers' harness boundary lets a
    `RolloutError` through unchanged and calls anything else a `HarnessError`; its scoring
    boundary calls whatever a reward raises a `TaskError`, which is why `ScoringError` is a plain
    exception and not a verifiers type (a subclass would be recorded under its own name). When

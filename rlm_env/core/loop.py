@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rlm_env.core import request_ids
+from rlm_env.core import rollout
 from rlm_env.core.client import ChatClient
 from rlm_env.core.errors import ContextOverflowError, ProviderError, ToolUnavailable
 from rlm_env.core.prompts import (
@@ -143,7 +143,7 @@ class _Loop:
 
     async def call_model(self, tools: list[dict] | None) -> dict:
         r = self.result
-        self.request_id = request_ids.root_turn(r.root_turns + 1)
+        self.request_id = rollout.root_turn(r.root_turns + 1)
         reply = await self.client.complete(r.messages, tools, request_id=self.request_id, stop=self.stop)
         r.root_turns += 1
         r.root_prompt_tokens += reply.prompt_tokens

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rlm_env.core import request_ids
+from rlm_env.core import rollout
 from rlm_env.core.client import ChatClient, ChatReply
 from rlm_env.core.loop import Budgets, LoopResult, run_rlm_loop
 from rlm_env.core.prompts import PROMPT_IN_EXTRA_DATA, DataInfo, child_rlm_note, rlm_system_prompt
@@ -56,7 +56,7 @@ class ScopedClient:
         self.completion_tokens = 0
 
     async def complete(self, *args: Any, request_id: str | None = None, **kwargs: Any) -> ChatReply:
-        scoped = request_ids.qualify(self.scope, request_id) if request_id else None
+        scoped = rollout.qualify(self.scope, request_id) if request_id else None
         if self.sent is not None and scoped:
             self.sent.append(scoped)
         reply = await self.client.complete(*args, request_id=scoped, **kwargs)
@@ -71,7 +71,7 @@ class ScopedFiles:
 
     def __init__(self, host: WorkerHost, scope: str) -> None:
         self.host = host
-        self.prefix = scope.replace(request_ids.SCOPE_SEPARATOR, "_")
+        self.prefix = scope.replace(rollout.SCOPE_SEPARATOR, "_")
 
     async def write_file(self, name: str, data: bytes) -> str:
         return await self.host.write_file(f"{self.prefix}-{name}", data)
@@ -214,7 +214,7 @@ class RecursionTree:
     async def run_child(self, parent: TreePool, prompt: str, record: SubLLMRecord) -> str:
         """Run the child RLM for one llm_batch prompt; its answer, or "" with `record.error` set."""
         assert self._client is not None
-        scope = request_ids.child_scope(parent.scope, record.index)
+        scope = rollout.child_scope(parent.scope, record.index)
         depth = parent.level + 1
         ids: list[str] = []
         child = ChildRun(scope, depth, ScopedClient(self._client, scope, sent=ids),
@@ -290,12 +290,12 @@ class RecursionTree:
         for record in pool.stats.records:
             item = asdict(record)
             item["depth"] = level + 1
-            item["parent_request_id"] = request_ids.qualify(scope, record.parent_request_id) \
+            item["parent_request_id"] = rollout.qualify(scope, record.parent_request_id) \
                 if record.parent_request_id else None
             child = children.get(record.index)
             if child is None:
                 item["kind"] = "sub_llm"
-                item["request_ids"] = [request_ids.qualify(scope, rid) for rid in record.request_ids]
+                item["request_ids"] = [rollout.qualify(scope, rid) for rid in record.request_ids]
             else:
                 result, repl = child.result, child.repl
                 item.update(

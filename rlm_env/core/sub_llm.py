@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rlm_env.core import request_ids
+from rlm_env.core import rollout
 from rlm_env.core.client import ChatClient
 from rlm_env.core.errors import ContextOverflowError, ProviderError
 from rlm_env.core.prompts import SUB_LLM_SYSTEM_PROMPT
@@ -156,7 +156,7 @@ class SubLLMPool:
         schemas = [tool.schema() for tool in self.tools.values()]
         for turn in range(self.config.max_tool_turns + 1):
             offer_tools = bool(schemas) and turn < self.config.max_tool_turns
-            record.request_ids.append(request_ids.sub_turn(record.index, turn))
+            record.request_ids.append(rollout.sub_turn(record.index, turn))
             reply = await self.client.complete(messages, schemas if offer_tools else None, self.config.max_tokens,
                                                request_id=record.request_ids[-1])
             record.turns += 1

@@ -19,7 +19,6 @@ from typing import Literal
 import verifiers.v1 as vf
 from pydantic import ConfigDict, field_validator
 
-from rlm_env.core import request_ids
 from rlm_env.harness import compat
 from rlm_env.core.client import ChatClient
 from rlm_env.core.errors import INFRA_ERRORS, as_rollout_error
@@ -28,6 +27,7 @@ from rlm_env.harness.metrics import rollout_metrics
 from rlm_env.harness.prompt_source import place_input
 from rlm_env.core.prompts import PYTHON_TOOL_NAME, DataInfo, python_tool_schema, rlm_system_prompt, with_env_tips
 from rlm_env.core.recursion import RecursionTree
+from rlm_env.core.rollout import RolloutInfo, is_sub_llm
 from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession, SandboxConfig
 from rlm_env.harness.runtime_host import RuntimeWorkerHost
 from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
@@ -35,9 +35,6 @@ from rlm_env.harness.task_data import RLMTaskData, load_extra_data, load_tools
 from rlm_env.core.tools import Tool
 
 logger = logging.getLogger(__name__)
-
-TRACE_INFO_KEY = "rlm_env"
-
 
 class RLMHarnessConfig(vf.HarnessConfig):
     """Every knob of the RLM scaffold; nested sections map to TOML tables."""
@@ -112,7 +109,8 @@ class RLMHarness(vf.Harness[RLMHarnessConfig]):
     @vf.metric
     async def rlm(self, trace: vf.Trace) -> dict[str, float]:
         """Loop, sub-LLM and REPL metrics recorded by launch (see rlm_env.harness.metrics)."""
-        return trace.info.get(TRACE_INFO_KEY, {}).get("metrics", {})
+        info = RolloutInfo.of(trace)
+        return dict(info.metrics) if info is not None else {}
 
 
 class _Run:
@@ -191,16 +189,15 @@ class _Run:
         self.trace.root_reply = result.answer
         repl_stats = self.repl.stats if self.repl else None
         sub_stats = self.tree.total_stats() if self.tree else None
-        self.trace.info[TRACE_INFO_KEY] = {
-            "mode": self.config.mode,
-            "env_tips": self.config.env_tips,
-            "stop_reason": result.stop_reason,
-            "error": result.error,
-            "metrics": {**rollout_metrics(result, repl_stats, sub_stats),
-                        **(self.tree.depth_metrics() if self.tree else {})},
-            "cells": [asdict(cell) for cell in result.cells],
-            "sub_llm_calls": self.tree.records() if self.tree else [],
-        }
+        RolloutInfo(
+            mode=self.config.mode,
+            env_tips=self.config.env_tips,
+            stop_reason=result.stop_reason,
+            error=result.error,
+            metrics={**rollout_metrics(result, repl_stats, sub_stats), **(self.tree.depth_metrics() if self.tree else {})},
+            cells=tuple(asdict(cell) for cell in result.cells),
+            sub_llm_calls=tuple(self.tree.records() if self.tree else ()),
+        ).write(self.trace)
         if sub_stats is not None and sub_stats.records:
             self._link_sub_calls(sub_stats)
 
@@ -213,6 +210,6 @@ class _Run:
             self.trace.add_semantic_edges(vf.SemanticEdgeSet(edges=edges))
         if not self.config.train_sub_llms:
             for call in self.trace.calls:
-                if call.acp is not None and call.node is not None and request_ids.is_sub_llm(call.acp.request_id):
+                if call.acp is not None and call.node is not None and is_sub_llm(call.acp.request_id):
                     node = self.trace.nodes[call.node]
                     node.mask = compat.masked_out(node.mask)

@@ -40,6 +40,7 @@ from rapidfuzz.distance import Levenshtein
 
 from rlm_env.run.evaluate import MODES
 from rlm_env.core.parsing import extract_code, text_tool_calls
+from rlm_env.core.rollout import root_turn
 from rlm_env.core.prompts import PYTHON_TOOL_NAME, REPL_OUTPUT_PREFIX
 from rlm_env.run.report import fmt, reward_text
 from rlm_env.run.results import CONFIG_FILE, RESULTS_FILE, SUMMARY_FILE, TRACES_FILE, figure, summarize
@@ -386,7 +387,7 @@ def rollout_view(record: dict[str, Any], trace: dict[str, Any] | None, *, env_id
 
 def _turn(message: dict, number: int, rlm: bool, cells: list[dict], subs_by_parent: dict[str, list[dict]],
           trace: dict | None) -> dict[str, Any]:
-    request_id = f"root-{number}"
+    request_id = root_turn(number)
     units, text = _units(message, rlm)
     codes = []
     for unit in units:

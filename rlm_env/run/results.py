@@ -27,8 +27,8 @@ from typing import Any
 import verifiers.v1 as vf
 from scipy import stats
 
-from rlm_env.core import request_ids
-from rlm_env.harness.adapter import TRACE_INFO_KEY
+from rlm_env.core.rollout import RolloutInfo
+from rlm_env.core.rollout import parse as parse_request_id
 
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.jsonl"
@@ -48,7 +48,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
 
 def rollout_record(trace: vf.Trace, *, index: int, rollout: int) -> dict[str, Any]:
     """Everything a reader needs about one rollout, from its trace, as plain JSON."""
-    info = trace.info.get(TRACE_INFO_KEY, {})
+    info = RolloutInfo.of(trace)
     data = trace.task.data
     return {
         "index": index,
@@ -56,23 +56,23 @@ def rollout_record(trace: vf.Trace, *, index: int, rollout: int) -> dict[str, An
         "task_index": data.idx,
         "rollout": rollout,
         "trace_id": trace.id,
-        "mode": info.get("mode"),
-        "env_tips": info.get("env_tips"),
+        "mode": info.mode if info else None,
+        "env_tips": info.env_tips if info else None,
         "ok": trace.ok,
         "errors": [{"type": error.type, "message": error.message} for error in trace.errors],
         # The loop's own reason when the harness got that far; verifiers' otherwise.
-        "stop_reason": info.get("stop_reason") or trace.stop_condition,
+        "stop_reason": (info.stop_reason if info else None) or trace.stop_condition,
         "stop_condition": trace.stop_condition,
         "reward": reward_of(trace),
         "rewards": {name: (r.score if r is not None else None) for name, r in trace.rewards.items()},
         # Harness metrics come from trace.info: they are there even when scoring did not run.
-        "metrics": {**info.get("metrics", {}), **{k: v for k, v in trace.metrics.items() if v is not None}},
+        "metrics": {**(info.metrics if info else {}), **{k: v for k, v in trace.metrics.items() if v is not None}},
         "seconds": rollout_seconds(trace),
         "prompt": {"system": data.system_prompt, "user": data.prompt if isinstance(data.prompt, str)
                    else [m.model_dump(mode="json", exclude_none=True) for m in data.prompt or []]},
         "transcript": [m.model_dump(mode="json", exclude_none=True) for m in root_branch_messages(trace)],
-        "cells": info.get("cells", []),
-        "sub_llm_calls": info.get("sub_llm_calls", []),
+        "cells": list(info.cells) if info else [],
+        "sub_llm_calls": list(info.sub_llm_calls) if info else [],
         # Unstripped (trace.last_reply strips): a missing final line break is part of the answer.
         "answer": trace.root_reply if trace.root_reply is not None else trace.last_reply,
     }
@@ -108,7 +108,7 @@ def root_branch_messages(trace: vf.Trace) -> list:
     Sub-LLM calls are branches of their own, and the last branch is not always the root's.
     """
     def last_root_turn(branch) -> int:
-        ids = [request_ids.parse(c.acp.request_id) for c in branch.calls if c.acp is not None]
+        ids = [parse_request_id(c.acp.request_id) for c in branch.calls if c.acp is not None]
         return max((i.turn for i in ids if i is not None and i.depth == 0), default=0)
 
     branches = trace.branches

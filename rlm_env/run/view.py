@@ -15,7 +15,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from rlm_env.core import request_ids
+from rlm_env.core.rollout import root_turn
 from rlm_env.core.parsing import extract_code
 from rlm_env.core.prompts import PYTHON_TOOL_NAME, REPL_OUTPUT_PREFIX, repl_output_message
 
@@ -53,7 +53,7 @@ def render_rollout(record: dict[str, Any], limit: int | None = 1500) -> Renderab
         if role == "assistant":
             turn += 1
             parts.append(_assistant(message, turn, limit, rlm))
-            if calls := subs_by_turn.get(request_ids.root_turn(turn)):
+            if calls := subs_by_turn.get(root_turn(turn)):
                 parts.append(_sub_calls(calls, limit))
         elif role in ("tool", "user") and turn > 0:
             body = content_text(message)

@@ -24,9 +24,8 @@ import verifiers.v1 as vf
 from pydantic import ConfigDict, Field, model_validator
 
 from math_python_rlm.data import OFFLINE_DATASETS, hub_rows, offline_rows
-from rlm_env import RLMTaskData
+from rlm_env import RLMTaskData, RolloutInfo
 from rlm_env.data import PresetDefaults
-from rlm_env.harness.adapter import TRACE_INFO_KEY
 from rlm_env.scoring import VERIFY_TIMEOUT_S, extract_boxed, strip_think, verify_math
 
 PACKAGES = ["numpy", "scipy", "sympy"]
@@ -70,8 +69,8 @@ def final_answer(trace: vf.Trace) -> str | None:
     no answer."""
     reply = strip_think(trace.last_reply)
     answer = extract_boxed(reply)
-    run = trace.info.get(TRACE_INFO_KEY)  # absent when another harness ran the task: box required
-    if answer is None and run is not None:
+    # no record when another harness ran the task: a box is required then
+    if answer is None and RolloutInfo.of(trace) is not None:
         answer = reply
     if answer is None or not answer.strip():
         return None

@@ -1,4 +1,11 @@
-"""The request id of every model call in a rollout: built and parsed here, nowhere else.
+"""The rollout record (`RolloutInfo`) and the request id of every model call: both built and read here only.
+
+The harness writes one `RolloutInfo` per rollout into `trace.info` (as JSON, so it survives
+prime-rl's env server); the run side and the environments read it back with
+`RolloutInfo.of(trace)`, which is None when another harness ran the task.
+
+Request ids
+-----------
 
 Each call sends its id in the X-ACP-Model-Request-ID header; verifiers' interception records it
 on the trace, where it tells the calls apart and anchors the semantic edges between them.
@@ -16,7 +23,9 @@ a call below the root starts with `sub-`.
 """
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 SCOPE_SEPARATOR = ":"
 
@@ -92,3 +101,57 @@ def is_sub_llm(request_id: str) -> bool:
 def scope_depth(scope: str) -> int:
     """The depth of the RLM at `scope` (0 for the root)."""
     return len(scope.split(SCOPE_SEPARATOR)) if scope else 0
+
+
+# --------------------------------------------------------------------------- the rollout record
+
+INFO_KEY = "rlm_env"
+"""The key of the record in `trace.info`; read and written only by `RolloutInfo`."""
+
+
+class HasInfo(Protocol):
+    """What `RolloutInfo` needs of a trace (verifiers' vf.Trace, or a hand-built one in a test)."""
+
+    info: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RolloutInfo:
+    """What rlm-env's harness recorded about one rollout, beside verifiers' own trace."""
+
+    mode: str
+    """The harness mode that ran: `rlm` or `standard`."""
+    env_tips: bool
+    """Whether the environment's tips were appended to the prompt."""
+    stop_reason: str
+    """Why the loop stopped (rlm_env.core.loop.StopReason)."""
+    error: str | None = None
+    """The infrastructure error that stopped it, as text; None when it stopped on its own."""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    """The rollout's metrics (rlm_env.harness.metrics), also in `trace.metrics` once scored."""
+    cells: tuple[dict[str, Any], ...] = ()
+    """Every REPL cell in the order it ran: code, output, seconds, timeout and restart flags."""
+    sub_llm_calls: tuple[dict[str, Any], ...] = ()
+    """Every sub-LLM call: prompt, reply, request ids, tokens; a child RLM's own under `children`."""
+
+    @classmethod
+    def of(cls, trace: HasInfo) -> "RolloutInfo | None":
+        """The record on `trace`; None when rlm-env's harness did not run it (or failed before recording)."""
+        info = trace.info.get(INFO_KEY)
+        if info is None:
+            return None
+        return cls(mode=info["mode"], env_tips=info["env_tips"], stop_reason=info["stop_reason"],
+                   error=info["error"], metrics=dict(info["metrics"]), cells=tuple(info["cells"]),
+                   sub_llm_calls=tuple(info["sub_llm_calls"]))
+
+    def write(self, trace: HasInfo) -> None:
+        """Put the record on `trace`, as plain JSON."""
+        trace.info[INFO_KEY] = {
+            "mode": self.mode,
+            "env_tips": self.env_tips,
+            "stop_reason": self.stop_reason,
+            "error": self.error,
+            "metrics": dict(self.metrics),
+            "cells": list(self.cells),
+            "sub_llm_calls": list(self.sub_llm_calls),
+        }
