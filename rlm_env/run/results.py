@@ -18,17 +18,19 @@ gradient. A rollout *passes* when its reward is at least `summary["pass_threshol
 unless `--pass-threshold` says otherwise); see `learnability`.
 """
 
+from __future__ import annotations
+
 import json
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
-
-import verifiers.v1 as vf
-from scipy import stats
+from typing import TYPE_CHECKING, Any
 
 from rlm_env.core.rollout import RolloutInfo
 from rlm_env.core.rollout import parse as parse_request_id
+
+if TYPE_CHECKING:  # `rlm-env view` reads run folders without paying for verifiers' import (seconds)
+    import verifiers.v1 as vf
 
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.jsonl"
@@ -133,6 +135,8 @@ def mean_ci95(values: list[float]) -> dict[str, Any]:
     if n == 1:
         return {"mean": mean, "std": None, "ci95": None, "n": 1}
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    from scipy import stats  # here, not at the top: importing scipy takes a second that `rlm-env view` never needs
+
     half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
     low, high = max(mean - half, min(values)), min(mean + half, max(values))
     return {"mean": mean, "std": std, "ci95": [low, high], "n": n}
