@@ -52,7 +52,6 @@ class ChatReply:
     """The assistant message as a plain dict: role, content, tool_calls (may be absent)."""
     prompt_tokens: int
     completion_tokens: int
-    finish_reason: str
 
 
 @dataclass
@@ -146,7 +145,6 @@ def _reply(response: Any) -> ChatReply:
         message=message,
         prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0,
-        finish_reason=choice.finish_reason or "stop",
     )
 
 

@@ -32,9 +32,6 @@ CONTEXT_WARNING = (
 REPL_OUTPUT_PREFIX = "REPL output:\n"
 """Starts the user turn that carries the output of code found in a reply without a tool call."""
 
-STANDARD_NO_TOOL_REMINDER = "Please give your final answer."
-
-
 @dataclass(frozen=True)
 class DataInfo:
     """What the model is told about `extra_data` without seeing it."""

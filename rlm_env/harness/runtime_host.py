@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from rlm_env.harness import compat
-from rlm_env.repl.sandbox import WORKER_SCRIPT, SandboxConfig
+from rlm_env.repl.sandbox import WORKER_SCRIPT, SandboxConfig, resource_limits
 from rlm_env.repl.session import WorkerProcess
 
 REMOTE_DIR = ".rlm_env"
@@ -36,9 +36,8 @@ class RuntimeWorkerHost:
         if not self._uploaded:
             await self.write_file("worker.py", WORKER_SCRIPT.read_bytes())
             self._uploaded = True
-        mib = 1 << 20
-        limits = {"RLIMIT_AS": self.config.memory_mb * mib, "RLIMIT_FSIZE": self.config.max_file_size_mb * mib,
-                  "RLIMIT_CPU": self.config.cpu_seconds, "RLIMIT_CORE": 0}
+        # No RLIMIT_NPROC: it counts every process of the user, and in a runtime's container those are not ours to count.
+        limits = resource_limits(self.config)
         argv = [self.python, "-I", f"{REMOTE_DIR}/worker.py", "--limits", json.dumps(limits)]
         self.process = await compat.process_starter(self.runtime)(argv, {"PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"})
         return self.process

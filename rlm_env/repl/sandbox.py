@@ -122,6 +122,16 @@ class SandboxConfig(BaseModel):
     the REPL can import the packages installed beside rlm-env (numpy, scipy, sympy)."""
 
 
+def resource_limits(config: SandboxConfig, max_processes: int | None = None) -> dict[str, int]:
+    """The rlimits the worker applies to its executor (`--limits`): memory, file size, CPU, no core
+    files, and processes when `max_processes` is given."""
+    mib = 1 << 20
+    limits = {"RLIMIT_AS": config.memory_mb * mib}
+    if max_processes is not None:
+        limits["RLIMIT_NPROC"] = max_processes
+    return limits | {"RLIMIT_FSIZE": config.max_file_size_mb * mib, "RLIMIT_CPU": config.cpu_seconds, "RLIMIT_CORE": 0}
+
+
 class LocalProcess:
     """A live worker process with the same shape as verifiers' RuntimeProcess."""
 
@@ -141,12 +151,6 @@ class LocalProcess:
         while self.process.returncode is None:
             await asyncio.sleep(0.01)
         return self.process.returncode
-
-    async def poll(self) -> int | None:
-        return self.process.returncode
-
-    async def terminate(self) -> None:
-        _signal_group(self.process.pid, signal.SIGTERM)
 
     async def kill(self) -> None:
         _signal_group(self.process.pid, signal.SIGKILL)
@@ -249,7 +253,7 @@ class LocalSandbox:
 
     async def start_worker(self) -> WorkerProcess:
         await self.stop_worker()
-        worker_args = ["--limits", json.dumps(self._limits())]
+        worker_args = ["--limits", json.dumps(resource_limits(self.config, self._process_limit()))]
         if self.uid is not None:
             worker_args += ["--uid", str(self.uid), "--gid", str(self.uid)]
         if self.backend == "bwrap":
@@ -315,19 +319,12 @@ class LocalSandbox:
             "MKL_NUM_THREADS": "1",
         }
 
-    def _limits(self) -> dict[str, int]:
-        mib = 1 << 20
+    def _process_limit(self) -> int:
         processes = self.config.max_processes
         if self.uid is None and os.geteuid() != 0:
             # RLIMIT_NPROC counts every process of the user, so leave room for the ones running.
             processes += count_user_processes(os.geteuid())
-        return {
-            "RLIMIT_AS": self.config.memory_mb * mib,
-            "RLIMIT_NPROC": processes,
-            "RLIMIT_FSIZE": self.config.max_file_size_mb * mib,
-            "RLIMIT_CPU": self.config.cpu_seconds,
-            "RLIMIT_CORE": 0,
-        }
+        return processes
 
     def _bwrap_argv(self) -> list[str]:
         argv = ["bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid",

@@ -21,7 +21,7 @@ from typing import Annotated, Any, AsyncIterator, Awaitable, Callable, Literal, 
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from rlm_env.repl.worker import clean_text, encode
+from rlm_env.repl.worker import PROTECTED_NAMES, clean_text, encode
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +30,9 @@ LlmBatchHandler = Callable[[list[str]], Awaitable[list[str]]]
 SUPERVISOR_GRACE_S = 30.0
 """Seconds past the cell timeout the supervisor has to answer before the host gives up on it."""
 EXIT_WAIT_S = 5.0
-STATE_LOST = ("[The REPL was restarted: {reason}. All variables were lost; `extra_data`, `context`, "
-              "`llm_batch` and `answer` (with its current content) were restored. Re-run what you need.]")
+_RESTORED = ", ".join(f"`{name}`" for name in PROTECTED_NAMES if name != "answer")
+STATE_LOST = ("[The REPL was restarted: {reason}. All variables were lost; " + _RESTORED
+              + " and `answer` (with its current content) were restored. Re-run what you need.]")
 
 
 class ReplConfig(BaseModel):

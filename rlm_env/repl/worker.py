@@ -81,7 +81,9 @@ import signal
 import sys
 import time
 
-PROTECTED_NAMES = ("extra_data", "context", "llm_batch", "answer")
+DATA_NAMES = ("extra_data", "context")  # both hold the task's input
+PROTECTED_NAMES = (*DATA_NAMES, "llm_batch", "answer")
+"""The names the environment provides, restored after every cell; the one list of them (the host's messages read it)."""
 READ_CHUNK = 1 << 16
 HOST_FRAME_LIMIT = 1 << 30  # the host is trusted; this only stops a runaway line
 MAX_NOTES_CHARS = 16_384
@@ -766,7 +768,7 @@ class Executor:
         self.told: set[str] = set()
         self.max_answer_chars = int(self.config["max_answer_chars"])
         data = supervisor.data
-        self.originals = {"extra_data": data, "context": data, "llm_batch": self.llm_batch}
+        self.originals = {**dict.fromkeys(DATA_NAMES, data), "llm_batch": self.llm_batch}
         self.namespace: dict = {"__name__": "__main__", "__builtins__": __builtins__}
         self.namespace.update(self.originals)
         self.namespace["answer"] = dict(supervisor.answer)
