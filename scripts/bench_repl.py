@@ -98,7 +98,9 @@ async def bench(backend: str, cells: int) -> dict[str, float]:
     figures["idle REPL RSS (MiB)"] = tree_rss_mb(session.host.process.process.pid)
     figures["idle REPL PSS (MiB)"] = tree_memory_mb(session.host.process.process.pid, "Pss")
     t0 = time.perf_counter()
-    result = await session.execute("import numpy, scipy, sympy, scipy.optimize\nprint(numpy.__version__, scipy.__version__, sympy.__version__)")
+    result = await session.execute(
+        "import numpy, scipy, sympy, scipy.optimize\nprint(numpy.__version__, scipy.__version__, sympy.__version__)"
+    )
     figures["import numpy+scipy+sympy (s)"] = time.perf_counter() - t0
     figures["science stack importable"] = float("Error" not in result.output and not result.restarted)
     figures["RSS after imports (MiB)"] = tree_rss_mb(session.host.process.process.pid)
@@ -138,7 +140,9 @@ def main() -> None:
     results = [asyncio.run(bench(backend, args.cells)) for backend in backends]
     for key in results[0]:
         table.add_row(key, *[f"{r[key]:.2f}" for r in results])
-    table.add_row("start-up / bare `python -c pass`", *[f"{r['start-up (ms, median of 5)'] / baseline:.2f}x" for r in results])
+    table.add_row(
+        "start-up / bare `python -c pass`", *[f"{r['start-up (ms, median of 5)'] / baseline:.2f}x" for r in results]
+    )
     table.add_row("bare `python -c pass` (ms)", *[f"{baseline:.2f}"] * len(results))
     Console().print(table)
 

@@ -34,8 +34,15 @@ def _synthetic_run_module():
 
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 LONG_TASKS = """window.__long = [];
 new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__long.push([e.startTime, e.duration]); })
   .observe({ type: "longtask", buffered: true });"""
@@ -118,8 +125,10 @@ def browser_figures(report: Path, small: Path, rollouts: int) -> list[tuple[str,
         browser.close()
     return [
         ("page load to the list (3-rollout report, baseline)", f"{small_load:.2f} s"),
-        (f"page load to the list ({rollouts} rollouts)",
-         f"{big_load:.2f} s ({big_load / small_load:.1f}x baseline), longest task {load_task:.0f} ms"),
+        (
+            f"page load to the list ({rollouts} rollouts)",
+            f"{big_load:.2f} s ({big_load / small_load:.1f}x baseline), longest task {load_task:.0f} ms",
+        ),
         ("filter, search, sort, 5 pages", f"{list_seconds:.2f} s, longest task {list_task:.0f} ms"),
         ("open a rollout page (mean of 50)", f"{open_ms:.0f} ms, longest task {open_task:.0f} ms"),
         ("scroll the list and a rollout page", f"longest task {scroll_task:.0f} ms"),
@@ -149,12 +158,12 @@ def main() -> None:
     table = Table(title=f"HTML report of a synthetic {args.rollouts}-rollout ablation", title_justify="left")
     table.add_column("figure")
     table.add_column("value")
-    table.add_row("synthetic run folders written", f"{generated:.1f} s, {data_bytes / 1e6:.1f} MB "
-                                                   f"(results.jsonl + traces.jsonl)")
+    table.add_row(
+        "synthetic run folders written", f"{generated:.1f} s, {data_bytes / 1e6:.1f} MB (results.jsonl + traces.jsonl)"
+    )
     table.add_row("read the run folders (baseline)", f"{baseline:.2f} s")
     table.add_row("rlm-env report (read + build + write)", f"{build:.2f} s ({build / baseline:.1f}x baseline)")
-    table.add_row("report size", f"{size / 1e6:.1f} MB ({size / data_bytes:.2f}x the run data; "
-                                 f"plotly.js 4.8 MB of it)")
+    table.add_row("report size", f"{size / 1e6:.1f} MB ({size / data_bytes:.2f}x the run data; plotly.js 4.8 MB of it)")
     if CHROMIUM.exists():
         for name, value in browser_figures(report, small / "report.html", args.rollouts):
             table.add_row(name, value)

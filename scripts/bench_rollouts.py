@@ -39,13 +39,12 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from fake_openai import FakeOpenAI, code, text
-from rollout_bench_rlm import PROMPT, context
-
 from rlm_env.core.client import ChatClient
 from rlm_env.core.loop import Budgets, run_rlm_loop
 from rlm_env.core.prompts import DataInfo, rlm_system_prompt
-from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession, SandboxConfig
 from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
+from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession, SandboxConfig
+from rollout_bench_rlm import PROMPT, context
 
 ENV_ID = "rollout-bench-rlm"
 ROOT_TURNS, BATCH_TURN, BATCH_SIZE, HOLD_TURN = 10, 4, 8, 6
@@ -59,8 +58,10 @@ _request = threading.local()  # what the server's handler learnt about the reque
 def root_reply(tag: str, turn: int) -> dict:
     """Root turn `turn` (0-based) of the script: read a slice, one llm_batch, answer on the last."""
     if turn == BATCH_TURN:
-        return code(f"parts = llm_batch(['[rollout {tag}] Summarise: ' + extra_data[i * 2000:(i + 1) * 2000] "
-                    f"for i in range({BATCH_SIZE})])\nprint(parts)")
+        return code(
+            f"parts = llm_batch(['[rollout {tag}] Summarise: ' + extra_data[i * 2000:(i + 1) * 2000] "
+            f"for i in range({BATCH_SIZE})])\nprint(parts)"
+        )
     if turn == ROOT_TURNS - 1:
         return code(f"answer['content'] = {tag!r}\nanswer['ready'] = True")
     if turn < ROOT_TURNS:
@@ -143,8 +144,9 @@ class ServerProcess:
     """The host's handle on the server process."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         self._base_url: str | None = None
 
     @property
@@ -266,8 +268,12 @@ def turn_figures(log: list[dict], tags: list[str], started: dict[str, float]) ->
             gap_ms = (following["arrived"] - previous["replied"]) * 1000
             (batch if previous["turn"] == BATCH_TURN else gaps).append(gap_ms)
         startup.append((roots[0]["arrived"] - started[tag]) * 1000)
-    return {"turn_p50_ms": quantile(gaps, 50), "turn_p90_ms": quantile(gaps, 90),
-            "batch_turn_ms": statistics.median(batch), "startup_ms": statistics.median(startup)}
+    return {
+        "turn_p50_ms": quantile(gaps, 50),
+        "turn_p90_ms": quantile(gaps, 90),
+        "batch_turn_ms": statistics.median(batch),
+        "startup_ms": statistics.median(startup),
+    }
 
 
 # --------------------------------------------------------------------------- the two paths
@@ -318,13 +324,19 @@ class SlotPath:
         import verifiers.v1 as vf
 
         os.environ["BENCH_API_KEY"] = "sk-bench"
-        config = vf.resolve_env_config({
-            "taskset": {"id": ENV_ID, "num_tasks": num_tasks, "context_chars": context_chars},
-            "agent": {"runtime": {"type": "subprocess"}, "harness": {"id": ENV_ID, "sandbox": {"backend": "bwrap"}}},
-        })
+        config = vf.resolve_env_config(
+            {
+                "taskset": {"id": ENV_ID, "num_tasks": num_tasks, "context_chars": context_chars},
+                "agent": {
+                    "runtime": {"type": "subprocess"},
+                    "harness": {"id": ENV_ID, "sandbox": {"backend": "bwrap"}},
+                },
+            }
+        )
         self.env = vf.load_environment(config)
-        self.ctx = vf.ModelContext(model="bench-model",
-                                   client=vf.EvalClientConfig(base_url=base_url, api_key_var="BENCH_API_KEY"))
+        self.ctx = vf.ModelContext(
+            model="bench-model", client=vf.EvalClientConfig(base_url=base_url, api_key_var="BENCH_API_KEY")
+        )
         self.tasks = iter(self.env.taskset)
         self.by_tag: dict = {}
         self.started: dict[str, float] = {}
@@ -363,9 +375,15 @@ async def timed_phase(path, server: ServerProcess, meter: SandboxCPU, count: int
     figures = turn_figures(server.take_log(), tags, path.started)
     if concurrency > 1:
         del figures["startup_ms"]  # it would include the wait for a free slot
-    return {**figures, "rollouts": count, "concurrency": concurrency, "rollouts_per_s": count / wall,
-            "cpu_per_rollout_ms": cpu / count * 1000, "worker_cpu_per_rollout_ms": worker_cpu / count * 1000,
-            "load_1m": os.getloadavg()[0]}
+    return {
+        **figures,
+        "rollouts": count,
+        "concurrency": concurrency,
+        "rollouts_per_s": count / wall,
+        "cpu_per_rollout_ms": cpu / count * 1000,
+        "worker_cpu_per_rollout_ms": worker_cpu / count * 1000,
+        "load_1m": os.getloadavg()[0],
+    }
 
 
 async def memory_phase(path, server: ServerProcess, count: int) -> dict:
@@ -385,8 +403,13 @@ async def memory_phase(path, server: ServerProcess, count: int) -> dict:
         if held < n:
             raise RuntimeError(f"only {held} of {n} rollouts reached the hold within {120 + 2 * n} s")
     server.take_log()
-    return {"pss_1_mb": pss[1], "pss_held_mb": pss[count], "held": count,
-            "pss_per_added_rollout_mb": (pss[count] - pss[1]) / (count - 1), "load_1m": os.getloadavg()[0]}
+    return {
+        "pss_1_mb": pss[1],
+        "pss_held_mb": pss[count],
+        "held": count,
+        "pss_per_added_rollout_mb": (pss[count] - pss[1]) / (count - 1),
+        "load_1m": os.getloadavg()[0],
+    }
 
 
 async def run_path(path, server: ServerProcess, meter: SandboxCPU, args) -> dict:
@@ -410,8 +433,11 @@ def python_baselines() -> dict:
         subprocess.run([sys.executable, "-I", "-c", "pass"], check=True)
         walls.append(time.perf_counter() - started)
     figures = {"python_pass_ms": statistics.median(walls) * 1000, "python_pass_cpu_ms": (host_cpu_s() - cpu) * 100}
-    idle = subprocess.Popen([sys.executable, "-I", "-c", "print(flush=True); import sys; sys.stdin.read()"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    idle = subprocess.Popen(
+        [sys.executable, "-I", "-c", "print(flush=True); import sys; sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     idle.stdout.readline()
     figures["python_idle_pss_mb"] = tree_pss_mb(idle.pid, set())
     idle.communicate()
@@ -438,13 +464,15 @@ def report(results: dict) -> None:
     """Every figure per path as: value (ratio to its baseline) [1-minute load average when measured]."""
     base = results["baseline"]
     cell, start, cpu = base["repl_round_trip_p50_ms"], base["python_pass_ms"], base["python_pass_cpu_ms"]
-    rows = [("per-turn overhead p50, ms", "turn_p50_ms", cell),
-            ("per-turn overhead p90, ms", "turn_p90_ms", cell),
-            ("batch turn (8 sub-calls), ms", "batch_turn_ms", cell),
-            ("start-up to 1st request, ms", "startup_ms", start),
-            ("CPU per rollout, ms", "cpu_per_rollout_ms", cpu),
-            ("  of it the REPL worker, ms", "worker_cpu_per_rollout_ms", cpu),
-            ("rollouts/s", "rollouts_per_s", 1000 / start)]
+    rows = [
+        ("per-turn overhead p50, ms", "turn_p50_ms", cell),
+        ("per-turn overhead p90, ms", "turn_p90_ms", cell),
+        ("batch turn (8 sub-calls), ms", "batch_turn_ms", cell),
+        ("start-up to 1st request, ms", "startup_ms", start),
+        ("CPU per rollout, ms", "cpu_per_rollout_ms", cpu),
+        ("  of it the REPL worker, ms", "worker_cpu_per_rollout_ms", cpu),
+        ("rollouts/s", "rollouts_per_s", 1000 / start),
+    ]
     paths = [name for name in ("loop", "run_slot") if name in results]
     table = Table(title=f"{os.cpu_count()} cores: value (x baseline) [1-min load]")
     for column in ("figure", "phase", *paths):
@@ -459,14 +487,19 @@ def report(results: dict) -> None:
             if key in measured[0]:
                 table.add_row(label, phase, *[cell_text(m[key], baseline, m["load_1m"]) for m in measured])
     memory = [results[path]["memory"] for path in paths]
-    table.add_row("PSS per added rollout, MB", f"1 vs {memory[0]['held']} in flight",
-                  *[cell_text(m["pss_per_added_rollout_mb"], base["python_idle_pss_mb"], m["load_1m"]) for m in memory])
+    table.add_row(
+        "PSS per added rollout, MB",
+        f"1 vs {memory[0]['held']} in flight",
+        *[cell_text(m["pss_per_added_rollout_mb"], base["python_idle_pss_mb"], m["load_1m"]) for m in memory],
+    )
     Console(width=120).print(table)
-    print(f"Baselines [load {base['load_1m']:.1f}]: REPL cell round trip (live bwrap worker, `pass`) p50 {cell:.2f} ms,"
-          f" "
-          f"p90 {base['repl_round_trip_p90_ms']:.2f} ms (ratio for turn figures); `python -I -c pass` {start:.1f} ms "
-          f"wall (start-up; rollouts/s against its {1000 / start:.1f} starts/s), {cpu:.1f} ms CPU (CPU figures); "
-          f"idle bare interpreter PSS {base['python_idle_pss_mb']:.1f} MB (PSS).")
+    print(
+        f"Baselines [load {base['load_1m']:.1f}]: REPL cell round trip (live bwrap worker, `pass`) p50 {cell:.2f} ms,"
+        f" "
+        f"p90 {base['repl_round_trip_p90_ms']:.2f} ms (ratio for turn figures); `python -I -c pass` {start:.1f} ms "
+        f"wall (start-up; rollouts/s against its {1000 / start:.1f} starts/s), {cpu:.1f} ms CPU (CPU figures); "
+        f"idle bare interpreter PSS {base['python_idle_pss_mb']:.1f} MB (PSS)."
+    )
 
 
 async def bench(args) -> dict:
@@ -474,8 +507,11 @@ async def bench(args) -> dict:
     server = ServerProcess()
     meter = SandboxCPU()
     meter.install()
-    results = {"args": {**vars(args), "json": str(args.json)}, "load_start": os.getloadavg(),
-               "baseline": {**python_baselines(), **await repl_baseline(args.cells), "load_1m": os.getloadavg()[0]}}
+    results = {
+        "args": {**vars(args), "json": str(args.json)},
+        "load_start": os.getloadavg(),
+        "baseline": {**python_baselines(), **await repl_baseline(args.cells), "load_1m": os.getloadavg()[0]},
+    }
     try:
         if "loop" in args.paths:
             results["loop"] = await run_path(LoopPath(server.base_url, args.context_chars), server, meter, args)
@@ -494,8 +530,9 @@ def main() -> None:
     if sys.argv[1:] == ["--serve"]:
         return serve()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--paths", default="loop,run_slot", type=lambda s: s.split(","),
-                        help="comma-separated: loop, run_slot")
+    parser.add_argument(
+        "--paths", default="loop,run_slot", type=lambda s: s.split(","), help="comma-separated: loop, run_slot"
+    )
     parser.add_argument("--single", type=int, default=5, help="sequential rollouts for the single-rollout figures")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64], help="levels of rollouts in flight")
     parser.add_argument("--rounds", type=int, default=2, help="rollouts per level = level x rounds")

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from deepdive_rlm.offline import KINDS, offline_questions
 from deepdive_rlm.search_local import LocalSearch, build_index, index_path, page_url
-
 from rlm_env.data.wiki_corpus import load_wiki_corpus
 
 TOP_K = 10
@@ -85,10 +84,13 @@ def main() -> int:
     print(f"corpus: {len(corpus):,} articles; {len(pairs)} queries (quoted sentences of offline questions)")
     print(f"index build (SQLite FTS5, from scratch): {build_s:.2f} s, {size_mb:.1f} MiB on disk")
     print(f"{'method':<22} {'p50 ms':>8} {'p90 ms':>8} {'top-1':>7} {'top-10':>7}")
-    print(f"{'fts5 bm25 (search)':<22} {fts_p50:8.2f} {fts_p90:8.2f} {hits(fts_ranks, 1):7.1%} "
-          f"{hits(fts_ranks, 10):7.1%}")
-    print(f"{'naive substring scan':<22} {naive_p50:8.2f} {naive_p90:8.2f} {hits(naive_ranks, 1):7.1%} "
-          f"{hits(naive_ranks, 10):7.1%}")
+    print(
+        f"{'fts5 bm25 (search)':<22} {fts_p50:8.2f} {fts_p90:8.2f} {hits(fts_ranks, 1):7.1%} {hits(fts_ranks, 10):7.1%}"
+    )
+    print(
+        f"{'naive substring scan':<22} {naive_p50:8.2f} {naive_p90:8.2f} {hits(naive_ranks, 1):7.1%} "
+        f"{hits(naive_ranks, 10):7.1%}"
+    )
     print(f"speed-up of fts5 over the scan: {naive_p50 / fts_p50:.0f}x at p50, {naive_p90 / fts_p90:.0f}x at p90")
     return 0
 

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def env_ids() -> list[str]:
-    return sorted(p.name.replace("_", "-") for p in (ROOT / "environments").iterdir() if (p / "pyproject.toml").exists())
+    return sorted(
+        p.name.replace("_", "-") for p in (ROOT / "environments").iterdir() if (p / "pyproject.toml").exists()
+    )
 
 
 def expected_readme(env_id: str) -> tuple[Path, str, str]:
@@ -43,8 +45,11 @@ def main() -> int:
         if not args.env_ids:
             targets.append(expected_root_readme())
     except (FileNotFoundError, ValueError, ModuleNotFoundError) as error:
-        print(f"env_readme: error: {error} (an environment needs a README.md with the arguments markers, "
-              "as scripts/new_env.py writes it)", file=sys.stderr)
+        print(
+            f"env_readme: error: {error} (an environment needs a README.md with the arguments markers, "
+            "as scripts/new_env.py writes it)",
+            file=sys.stderr,
+        )
         return 2
     for path, current, expected in targets:
         if current != expected:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PYPROJECT = '''[project]
+PYPROJECT = """[project]
 name = "{dash}"
 version = "0.1.0"
 description = "<one-line description>"
@@ -41,7 +41,7 @@ build-backend = "hatchling.build"
 
 [tool.hatch.build.targets.wheel]
 packages = ["{pkg}"]
-'''
+"""
 
 INIT = '''"""{dash}: <one-line description>."""
 
@@ -86,7 +86,7 @@ class {cls}Taskset(vf.Taskset[{cls}Task, {cls}Config]):
         raise NotImplementedError("build {cls}Task({cls}Data(prompt=..., answer=..., env_tips=TIPS), self.config.task)")
 '''
 
-README = '''# {dash}
+README = """# {dash}
 
 > <one-line description>
 
@@ -125,7 +125,7 @@ uv run rlm-env ablate {dash} -n 5
 Version 0.1.0.
 
 - 0.1.0: first release.
-'''
+"""
 
 
 def scaffold(name: str, root: Path = ROOT) -> Path:
@@ -147,8 +147,13 @@ def scaffold(name: str, root: Path = ROOT) -> Path:
     # The new package pins the rlm-env of this checkout and shares its classifiers and license.
     core = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     major, minor = core["version"].split(".")[:2]
-    fields = {"dash": dash, "pkg": pkg, "cls": cls, "rlm_env_pin": f"rlm-env>={major}.{minor},<{major}.{int(minor) + 1}",
-              "classifiers": json.dumps(core["classifiers"], indent=4).replace("\n]", ",\n]")}
+    fields = {
+        "dash": dash,
+        "pkg": pkg,
+        "cls": cls,
+        "rlm_env_pin": f"rlm-env>={major}.{minor},<{major}.{int(minor) + 1}",
+        "classifiers": json.dumps(core["classifiers"], indent=4).replace("\n]", ",\n]"),
+    }
     for path, template in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(template.format(**fields))

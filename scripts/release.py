@@ -26,8 +26,16 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
-REQUIRED_METADATA = ("Name", "Version", "Summary", "License-Expression", "Requires-Python", "Classifier",
-                     "Project-URL", "Description-Content-Type")
+REQUIRED_METADATA = (
+    "Name",
+    "Version",
+    "Summary",
+    "License-Expression",
+    "Requires-Python",
+    "Classifier",
+    "Project-URL",
+    "Description-Content-Type",
+)
 
 
 class ReleaseError(Exception):
@@ -60,12 +68,17 @@ def check_sources(core: Package, environments: list[Package]) -> None:
     for env in environments:
         readme = (env.directory / "README.md").read_text()
         if f"- {env.version}:" not in readme:
-            raise ReleaseError(f"{env.directory.relative_to(ROOT)}/README.md has no changelog line for "
-                               f"{env.version}: add '- {env.version}: <what changed>' under 'Version and changelog'")
+            raise ReleaseError(
+                f"{env.directory.relative_to(ROOT)}/README.md has no changelog line for "
+                f"{env.version}: add '- {env.version}: <what changed>' under 'Version and changelog'"
+            )
         [pin] = [Requirement(r) for r in env.requires if Requirement(r).name == core.name] or [None]
         if pin is None or not pin.specifier or core.version not in pin.specifier:
-            raise ReleaseError(f"{env.name} requires {pin or 'no rlm-env'}, which does not admit rlm-env "
-                               f"{core.version}: pin a compatible range such as 'rlm-env>={core.version},<0.{int(core.version.split('.')[1]) + 1}'")
+            raise ReleaseError(
+                f"{env.name} requires {pin or 'no rlm-env'}, which does not admit rlm-env "
+                f"{core.version}: pin a compatible range such as "
+                f"'rlm-env>={core.version},<0.{int(core.version.split('.')[1]) + 1}'"
+            )
 
 
 def build(package: Package, out: Path) -> list[Path]:
@@ -96,8 +109,11 @@ def main() -> int:
         built = {package.name: build(package, args.out) for package in (core, *environments)}
         for files in built.values():
             check_wheel_metadata(next(f for f in files if f.suffix == ".whl"))
-        twine = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *map(str, sum(built.values(), []))],
-                               capture_output=True, text=True)
+        twine = subprocess.run(
+            [sys.executable, "-m", "twine", "check", "--strict", *map(str, sum(built.values(), []))],
+            capture_output=True,
+            text=True,
+        )
         if twine.returncode != 0:
             raise ReleaseError(f"twine check failed:\n{twine.stdout}{twine.stderr}")
     except ReleaseError as error:
@@ -111,8 +127,10 @@ def main() -> int:
     print("\nNothing was uploaded. To publish, from the repository root:\n")
     print("# 1. rlm-env to PyPI (a token with upload rights in UV_PUBLISH_TOKEN)")
     print(f"uv publish {dist}/{core.dist_stem}-py3-none-any.whl {dist}/{core.dist_stem}.tar.gz")
-    print("# 2. once https://pypi.org/project/rlm-env/ lists the new version, each environment to the Hub "
-          "(after `prime login`):")
+    print(
+        "# 2. once https://pypi.org/project/rlm-env/ lists the new version, each environment to the Hub "
+        "(after `prime login`):"
+    )
     for env in environments:
         print(f"prime env push -p {env.directory.relative_to(ROOT)}    # {env.name} {env.version}")
     return 0

@@ -22,8 +22,8 @@ injected faults, rollouts per second, and after the run the leftover processes (
 this process), the file descriptors it opened during the run and did not close (compared
 before and after verifiers' serving block), the temp directories of the run left
 behind (REPL work dirs, runtime dirs) and the peak RSS (of this process, and of it together with
-its REPL workers). The scripted server runs in a child process so as not to count as the host. Exit status 1 if anything is lost,
-mis-scored, untyped or leaked.
+its REPL workers). The scripted server runs in a child process so as not to count as the host.
+Exit status 1 if anything is lost, mis-scored, untyped or leaked.
 
 The REPL work dirs go to a private temp dir, so other programs' sandboxes on a shared machine
 are not counted.
@@ -50,7 +50,7 @@ from typing import Self
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the scripted server and the taskset are test doubles
 
-from fake_openai import FAULT_KINDS, FakeOpenAI, Faults, code, text
+from fake_openai import FAULT_KINDS, FakeOpenAI, Faults, code, text  # noqa: E402 - after the sys.path line
 
 ENV_ID = "sum-numbers-rlm"
 API_KEY_VAR = "RLM_ENV_SOAK_API_KEY"
@@ -99,8 +99,13 @@ def _serve(conn) -> None:
                 server.requests_served = 0
                 conn.send(None)
             elif command == "stats":
-                conn.send({"injected": dict(server.injected), "requests": server.requests_served,
-                           "failures": [repr(failure) for failure in server.failures]})
+                conn.send(
+                    {
+                        "injected": dict(server.injected),
+                        "requests": server.requests_served,
+                        "failures": [repr(failure) for failure in server.failures],
+                    }
+                )
             else:
                 conn.send(None)
                 return
@@ -246,15 +251,24 @@ class Report:
 
     @property
     def new_fds(self) -> list[str]:
-        return [f"{fd} -> {target}" for fd, target in sorted(self.fds_after.items())
-                if self.fds_before.get(fd) != target]
+        return [
+            f"{fd} -> {target}" for fd, target in sorted(self.fds_after.items()) if self.fds_before.get(fd) != target
+        ]
 
     @property
     def ok(self) -> bool:
-        return (not self.lost and not self.mis_scored and not self.untyped and not self.reference_failures
-                and not self.leftover_processes and not self.new_fds and not self.leftover_dirs
-                and not self.server.get("failures") and self.started == self.rollouts
-                and self.scored + self.mis_scored + sum(self.typed.values()) == self.rollouts)
+        return (
+            not self.lost
+            and not self.mis_scored
+            and not self.untyped
+            and not self.reference_failures
+            and not self.leftover_processes
+            and not self.new_fds
+            and not self.leftover_dirs
+            and not self.server.get("failures")
+            and self.started == self.rollouts
+            and self.scored + self.mis_scored + sum(self.typed.values()) == self.rollouts
+        )
 
 
 def fault_settings(error_rate: float, slow_rate: float, seed: int, read_timeout_s: float) -> dict | None:
@@ -264,19 +278,22 @@ def fault_settings(error_rate: float, slow_rate: float, seed: int, read_timeout_
     return {"rates": mix.rates, "seed": seed, "retry_after_s": 1.0, "hang_s": 2 * read_timeout_s, "slow_s": 0.5}
 
 
-async def _run(server: ServerProcess, report: Report, harness_args: dict, read_timeout_s: float,
-               private_tmp: Path) -> None:
+async def _run(
+    server: ServerProcess, report: Report, harness_args: dict, read_timeout_s: float, private_tmp: Path
+) -> None:
     import verifiers.v1 as vf
 
-    from rlm_env.run.evaluate import env_config
     from rlm_env.core.rollout import RolloutInfo
+    from rlm_env.run.evaluate import env_config
     from rlm_env.run.results import reward_of
 
     config = env_config(ENV_ID, "rlm", {"num_tasks": report.tasks, "count": 8}, harness_args)
     env = vf.load_environment(config)
     tasks = list(env.taskset)
-    ctx = vf.ModelContext(model="fake-model", client=vf.EvalClientConfig(
-        base_url=server.base_url, api_key_var=API_KEY_VAR, timeout={"read": read_timeout_s}))
+    ctx = vf.ModelContext(
+        model="fake-model",
+        client=vf.EvalClientConfig(base_url=server.base_url, api_key_var=API_KEY_VAR, timeout={"read": read_timeout_s}),
+    )
     semaphore = asyncio.Semaphore(report.concurrency)
     report.server_url = server.base_url
     runtime_dirs: list[str] = []
@@ -338,21 +355,34 @@ async def _run(server: ServerProcess, report: Report, harness_args: dict, read_t
                 report.lost.append(f"{trace.id}: neither scored nor an error (stop {trace.stop_condition})")
 
         await asyncio.sleep(1)  # the last rollouts' processes are reaped by their runtimes
-        report.leftover_processes = [f"{pid} {describe(pid)}" for pid in
-                                     sorted(descendants(me) - processes_before - {server.process.pid})]
+        report.leftover_processes = [
+            f"{pid} {describe(pid)}" for pid in sorted(descendants(me) - processes_before - {server.process.pid})
+        ]
     await asyncio.sleep(1)  # connections closed by the teardown finish closing
     report.fds_after = open_fds()
     report.leftover_dirs = sorted(str(p) for p in private_tmp.iterdir()) + [d for d in runtime_dirs if Path(d).exists()]
 
 
-def run(rollouts: int, concurrency: int, error_rate: float = 0.2, slow_rate: float = 0.1, seed: int = 0,
-        tasks: int = 25, model_retries: int = 2, read_timeout_s: float = 3.0) -> Report:
+def run(
+    rollouts: int,
+    concurrency: int,
+    error_rate: float = 0.2,
+    slow_rate: float = 0.1,
+    seed: int = 0,
+    tasks: int = 25,
+    model_retries: int = 2,
+    read_timeout_s: float = 3.0,
+) -> Report:
     """One soak; the server child is forked first, before any event loop or sandbox exists."""
     os.environ[API_KEY_VAR] = "sk-soak"
-    report = Report(rollouts, concurrency, fault_settings(error_rate, slow_rate, seed, read_timeout_s),
-                    min(tasks, rollouts))
-    harness_args = {"model_retries": model_retries, "budgets": {"max_turns": 8, "max_wall_time_s": 900},
-                    "sub_llm": {"timeout_s": 120}}
+    report = Report(
+        rollouts, concurrency, fault_settings(error_rate, slow_rate, seed, read_timeout_s), min(tasks, rollouts)
+    )
+    harness_args = {
+        "model_retries": model_retries,
+        "budgets": {"max_turns": 8, "max_wall_time_s": 900},
+        "sub_llm": {"timeout_s": 120},
+    }
     with ServerProcess() as server:
         import rlm_env.repl.sandbox  # noqa: F401 - fixes its host-wide uid lock dir before the temp dir moves
 
@@ -372,8 +402,10 @@ def format_report(r: Report) -> str:
     if r.faults:
         rates = r.faults["rates"]
         errors = sum(rate for kind, rate in rates.items() if kind != "slow")
-        mix = (f"{100 * errors:g}% errors ({len(rates) - 1} kinds, {100 * errors / (len(rates) - 1):g}% each) "
-               f"+ {100 * rates.get('slow', 0):g}% slow, seed {r.faults['seed']}")
+        mix = (
+            f"{100 * errors:g}% errors ({len(rates) - 1} kinds, {100 * errors / (len(rates) - 1):g}% each) "
+            f"+ {100 * rates.get('slow', 0):g}% slow, seed {r.faults['seed']}"
+        )
     else:
         mix = "none"
     injected = collections.Counter()
@@ -381,14 +413,20 @@ def format_report(r: Report) -> str:
     for (kind, route), count in r.server.get("injected", {}).items():
         injected[kind] += count
         by_route[kind][route] += count
-    kinds = ", ".join(f"{kind} {injected[kind]} (root {by_route[kind]['root']}, sub {by_route[kind]['sub']})"
-                      for kind in FAULT_KINDS if injected[kind])
+    kinds = ", ".join(
+        f"{kind} {injected[kind]} (root {by_route[kind]['root']}, sub {by_route[kind]['sub']})"
+        for kind in FAULT_KINDS
+        if injected[kind]
+    )
     lines = [
-        (f"soak: {r.rollouts} rollouts at concurrency {r.concurrency}, {ENV_ID} in rlm mode, {r.tasks} tasks; "
-         f"faults: {mix}"),
-        (f"server {r.server_url}; requests served: {r.server.get('requests', 0)}; "
-         f"faults injected: {sum(injected.values())}"
-         + (f" ({kinds})" if kinds else "")),
+        (
+            f"soak: {r.rollouts} rollouts at concurrency {r.concurrency}, {ENV_ID} in rlm mode, {r.tasks} tasks; "
+            f"faults: {mix}"
+        ),
+        (
+            f"server {r.server_url}; requests served: {r.server.get('requests', 0)}; "
+            f"faults injected: {sum(injected.values())}" + (f" ({kinds})" if kinds else "")
+        ),
         f"{'rollouts started':<44}{r.started:>6}",
         f"{'  scored, reward as in the fault-free run':<44}{r.scored:>6}",
         f"{'  scored, reward differs (mis-scored)':<44}{r.mis_scored:>6}",
@@ -398,15 +436,24 @@ def format_report(r: Report) -> str:
         f"stop reasons: {', '.join(f'{k} {v}' for k, v in r.stop_reasons.most_common())}",
         f"rollouts whose model was shown a failed sub-LLM call: {r.saw_sub_errors}",
         f"time: {r.seconds:.1f} s, {r.rollouts / r.seconds if r.seconds else 0:.2f} rollouts/s",
-        (f"after the run: leftover processes {len(r.leftover_processes)}, open file descriptors "
-         f"{len(r.fds_before)} -> {len(r.fds_after)} ({len(r.new_fds)} new), leftover temp dirs {len(r.leftover_dirs)}"),
-        (f"peak RSS: the host process {r.peak_rss_mib:.0f} MiB; with its REPL workers and other children "
-         f"{r.peak_total_rss_mib:.0f} MiB (sampled each second)"),
+        (
+            f"after the run: leftover processes {len(r.leftover_processes)}, open file descriptors "
+            f"{len(r.fds_before)} -> {len(r.fds_after)} ({len(r.new_fds)} new), "
+            f"leftover temp dirs {len(r.leftover_dirs)}"
+        ),
+        (
+            f"peak RSS: the host process {r.peak_rss_mib:.0f} MiB; with its REPL workers and other children "
+            f"{r.peak_total_rss_mib:.0f} MiB (sampled each second)"
+        ),
     ]
-    for title, items in (("reference run failures", r.reference_failures), ("lost", r.lost),
-                         ("leftover processes", r.leftover_processes), ("new file descriptors", r.new_fds),
-                         ("leftover temp dirs", r.leftover_dirs),
-                         ("server failures", r.server.get("failures", []))):
+    for title, items in (
+        ("reference run failures", r.reference_failures),
+        ("lost", r.lost),
+        ("leftover processes", r.leftover_processes),
+        ("new file descriptors", r.new_fds),
+        ("leftover temp dirs", r.leftover_dirs),
+        ("server failures", r.server.get("failures", [])),
+    ):
         if items:
             lines.append(f"{title} ({len(items)}): " + "; ".join(items[:5]) + (" ..." if len(items) > 5 else ""))
     lines.append("RESULT: " + ("OK" if r.ok else "FAILED"))
@@ -417,10 +464,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rollouts", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--error-rate", type=float, default=0.2,
-                        help="probability per request of an error fault, shared equally by the 8 kinds")
-    parser.add_argument("--slow-rate", type=float, default=None,
-                        help="probability per request of a slow reply (default 0.1, or 0 with --error-rate 0)")
+    parser.add_argument(
+        "--error-rate",
+        type=float,
+        default=0.2,
+        help="probability per request of an error fault, shared equally by the 8 kinds",
+    )
+    parser.add_argument(
+        "--slow-rate",
+        type=float,
+        default=None,
+        help="probability per request of a slow reply (default 0.1, or 0 with --error-rate 0)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tasks", type=int, default=25, help="distinct tasks the rollouts cycle through")
     parser.add_argument("--model-retries", type=int, default=2)

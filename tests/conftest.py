@@ -20,11 +20,11 @@ def backend(request) -> str:
 
 
 @contextlib.asynccontextmanager
-async def open_repl(backend: str, extra_data=None, llm_batch=None, sandbox: SandboxConfig | None = None,
-                    **repl_config):
+async def open_repl(backend: str, extra_data=None, llm_batch=None, sandbox: SandboxConfig | None = None, **repl_config):
     # The `none` backend is the unsafe path: tests that run it say so, as a user would have to.
-    config = (sandbox or SandboxConfig()).model_copy(update={"backend": backend,
-                                                             "accept_no_isolation": backend == "none"})
+    config = (sandbox or SandboxConfig()).model_copy(
+        update={"backend": backend, "accept_no_isolation": backend == "none"}
+    )
     session = ReplSession(LocalSandbox(config), ReplConfig(**repl_config), llm_batch=llm_batch)
     await session.start(extra_data)  # closes the sandbox itself if it fails
     try:
@@ -53,12 +53,18 @@ def run_env(server, env_id: str, taskset: dict | None = None, harness: dict | No
     import verifiers.v1 as vf
 
     os.environ["FAKE_API_KEY"] = "sk-fake"
-    config = vf.resolve_env_config(copy.deepcopy({
-        "taskset": {"id": env_id, **(taskset or {})},
-        "agent": {"runtime": {"type": "subprocess"}, "harness": {"id": env_id, **(harness or {})}},
-    }))
+    config = vf.resolve_env_config(
+        copy.deepcopy(
+            {
+                "taskset": {"id": env_id, **(taskset or {})},
+                "agent": {"runtime": {"type": "subprocess"}, "harness": {"id": env_id, **(harness or {})}},
+            }
+        )
+    )
     env = vf.load_environment(config)
-    ctx = vf.ModelContext(model="fake", client=vf.EvalClientConfig(base_url=server.base_url, api_key_var="FAKE_API_KEY"))
+    ctx = vf.ModelContext(
+        model="fake", client=vf.EvalClientConfig(base_url=server.base_url, api_key_var="FAKE_API_KEY")
+    )
 
     async def go():
         async with env.serving():
@@ -75,7 +81,9 @@ def hub_unreachable_error(module: str, taskset: str, config: str) -> str:
     import subprocess
     import sys
 
-    script = (f"from {module} import {taskset}, {config}\nfrom rlm_env.data import DatasetUnavailable\n"
-              f"try:\n    {taskset}({config}()).load()\nexcept DatasetUnavailable as e:\n    print(e)\n")
+    script = (
+        f"from {module} import {taskset}, {config}\nfrom rlm_env.data import DatasetUnavailable\n"
+        f"try:\n    {taskset}({config}()).load()\nexcept DatasetUnavailable as e:\n    print(e)\n"
+    )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": "/nonexistent-hf-home"}
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120).stdout

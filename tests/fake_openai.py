@@ -65,8 +65,17 @@ class Raw:
     content_type: str = "application/json"
 
 
-FAULT_KINDS = ("rate_limit", "server_error", "unavailable", "reset", "timeout", "truncated", "non_json",
-               "empty_choices", "slow")
+FAULT_KINDS = (
+    "rate_limit",
+    "server_error",
+    "unavailable",
+    "reset",
+    "timeout",
+    "truncated",
+    "non_json",
+    "empty_choices",
+    "slow",
+)
 """What `Faults` injects: 429 + Retry-After, 500, 503, connection reset, read timeout (a hang), a
 body cut off mid-way, a non-JSON 200 body, a 200 with empty `choices`, a slow reply."""
 
@@ -142,8 +151,10 @@ class Script:
         with self._lock:
             self.requests.append(request)
             if not self.replies:
-                raise ScriptExhausted(f"{self.name} ran out of replies at request {len(self.requests)}: "
-                                      f"{json.dumps(request.get('messages', [])[-1:])[:500]}")
+                raise ScriptExhausted(
+                    f"{self.name} ran out of replies at request {len(self.requests)}: "
+                    f"{json.dumps(request.get('messages', [])[-1:])[:500]}"
+                )
             reply = self.replies.pop(0)
         return reply(request) if callable(reply) else reply
 
@@ -155,8 +166,12 @@ def code(source: str, call_id: str | None = None) -> dict:
 
 def tool_call(name: str, arguments: dict | str, call_id: str | None = None) -> dict:
     args = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    return {"content": None, "tool_calls": [{"id": call_id or f"call_{next(_ids)}", "type": "function",
-                                             "function": {"name": name, "arguments": args}}]}
+    return {
+        "content": None,
+        "tool_calls": [
+            {"id": call_id or f"call_{next(_ids)}", "type": "function", "function": {"name": name, "arguments": args}}
+        ],
+    }
 
 
 def text(content: str) -> dict:
@@ -227,10 +242,18 @@ def error_payload(error: Error) -> dict:
 class FakeOpenAI:
     """Routes each chat request to `sub` when `is_sub(request)` else to `root`."""
 
-    def __init__(self, root: Callable[[dict], Any] | None = None, sub: Callable[[dict], Any] | None = None,
-                 is_sub: Callable[[dict], bool] = is_sub_llm, prompt_tokens: int = 100, completion_tokens: int = 10,
-                 tokenizer_dir: Path | None = None, max_model_len: int = 32768, faults: Faults | None = None,
-                 keep_requests: bool = True) -> None:
+    def __init__(
+        self,
+        root: Callable[[dict], Any] | None = None,
+        sub: Callable[[dict], Any] | None = None,
+        is_sub: Callable[[dict], bool] = is_sub_llm,
+        prompt_tokens: int = 100,
+        completion_tokens: int = 10,
+        tokenizer_dir: Path | None = None,
+        max_model_len: int = 32768,
+        faults: Faults | None = None,
+        keep_requests: bool = True,
+    ) -> None:
         self.keep_requests = keep_requests
         """Keep every request body in `requests` (a long soak turns it off to bound memory)."""
         self.requests_served = 0
@@ -321,26 +344,40 @@ class FakeOpenAI:
         logprobs = [-(index % 7 + 1) / 8 for index in range(len(completion_ids))]
         with self._lock:
             self.generations.append(Generation(self.is_sub(request), prompt_ids, completion_ids, logprobs))
-        content = [{"token": f"token_id:{token}", "logprob": logprob} for token, logprob in zip(completion_ids, logprobs)]
-        return 200, {"request_id": f"gen-{next(_ids)}", "prompt_token_ids": prompt_ids,
-                     "choices": [{"index": 0, "token_ids": completion_ids, "logprobs": {"content": content},
-                                  "finish_reason": "stop"}],
-                     "usage": {"prompt_tokens": len(prompt_ids), "completion_tokens": len(completion_ids),
-                               "total_tokens": len(prompt_ids) + len(completion_ids)}}
+        content = [
+            {"token": f"token_id:{token}", "logprob": logprob} for token, logprob in zip(completion_ids, logprobs)
+        ]
+        return 200, {
+            "request_id": f"gen-{next(_ids)}",
+            "prompt_token_ids": prompt_ids,
+            "choices": [
+                {"index": 0, "token_ids": completion_ids, "logprobs": {"content": content}, "finish_reason": "stop"}
+            ],
+            "usage": {
+                "prompt_tokens": len(prompt_ids),
+                "completion_tokens": len(completion_ids),
+                "total_tokens": len(prompt_ids) + len(completion_ids),
+            },
+        }
 
     def completion(self, request: dict, reply: dict) -> dict:
         content = reply.get("content")
         stops = request.get("stop") or []
         stops = [stops] if isinstance(stops, str) else stops
         if content and (cuts := [content.index(stop) for stop in stops if stop in content]):
-            content = content[:min(cuts)]  # the stop string itself is not returned, as with OpenAI
+            content = content[: min(cuts)]  # the stop string itself is not returned, as with OpenAI
         message = {"role": "assistant", "content": content, "tool_calls": reply.get("tool_calls")}
         finish = reply.get("finish_reason") or ("tool_calls" if reply.get("tool_calls") else "stop")
         usage = reply.get("usage") or {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
         usage = {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}
-        return {"id": f"chatcmpl-{next(_ids)}", "object": "chat.completion", "created": int(time.time()),
-                "model": request.get("model", "fake"), "usage": usage,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish}]}
+        return {
+            "id": f"chatcmpl-{next(_ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.get("model", "fake"),
+            "usage": usage,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        }
 
     def _handler_class(self):
         fake = self
@@ -350,8 +387,13 @@ class FakeOpenAI:
                 pass
 
             def do_GET(self) -> None:
-                self._send(200, {"object": "list",
-                                 "data": [{"id": "fake", "object": "model", "max_model_len": fake.max_model_len}]})
+                self._send(
+                    200,
+                    {
+                        "object": "list",
+                        "data": [{"id": "fake", "object": "model", "max_model_len": fake.max_model_len}],
+                    },
+                )
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
@@ -383,9 +425,15 @@ class FakeOpenAI:
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client gave up first (its timeout), as it may
 
-            def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None,
-                      data: bytes | None = None, length: int | None = None,
-                      content_type: str = "application/json") -> None:
+            def _send(
+                self,
+                status: int,
+                payload: dict,
+                headers: dict[str, str] | None = None,
+                data: bytes | None = None,
+                length: int | None = None,
+                content_type: str = "application/json",
+            ) -> None:
                 data = json.dumps(payload).encode() if data is None else data
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -399,8 +447,11 @@ class FakeOpenAI:
                 faults = fake.faults or Faults({})
                 completion = fake.completion(body, {"content": "a reply the fault cut off"})
                 if kind == "rate_limit":
-                    self._send(429, error_payload(Error(429, "rate limited: slow down")),
-                               {"Retry-After": f"{faults.retry_after_s:g}"})
+                    self._send(
+                        429,
+                        error_payload(Error(429, "rate limited: slow down")),
+                        {"Retry-After": f"{faults.retry_after_s:g}"},
+                    )
                 elif kind in ("server_error", "unavailable"):
                     status = 500 if kind == "server_error" else 503
                     self._send(status, error_payload(Error(status, f"injected HTTP {status}")))

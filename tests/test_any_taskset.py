@@ -10,11 +10,11 @@ import types
 
 import pytest
 import verifiers.v1 as vf
-from fake_openai import FakeOpenAI, code, text
 
-from rlm_env.run import cli
-from rlm_env.harness.adapter import RLMHarnessConfig
+from fake_openai import FakeOpenAI, code, text
 from rlm_env.core.prompts import PROMPT_IN_EXTRA_DATA
+from rlm_env.harness.adapter import RLMHarnessConfig
+from rlm_env.run import cli
 
 TASKSET_ID = "plain-addition"
 PAIRS = [(17, 25), (40, 2)]
@@ -30,8 +30,11 @@ class AdditionTask(vf.Task[vf.TaskData, vf.State, vf.TaskConfig]):
 class AdditionTaskset(vf.Taskset[AdditionTask, vf.TasksetConfig]):
     def load(self):
         for i, (a, b) in enumerate(PAIRS):
-            yield AdditionTask(vf.TaskData(id=f"add-{i}", prompt=f"What is {a} + {b}? Reply with the number only.",
-                                           description=f"{a} and {b}"))
+            yield AdditionTask(
+                vf.TaskData(
+                    id=f"add-{i}", prompt=f"What is {a} + {b}? Reply with the number only.", description=f"{a} and {b}"
+                )
+            )
 
 
 @pytest.fixture(autouse=True)
@@ -69,10 +72,14 @@ def fake_model(request: dict) -> dict:
 
 
 async def run_episodes(server: FakeOpenAI, harness: dict) -> list[vf.Trace]:
-    config = vf.resolve_env_config(copy.deepcopy({
-        "taskset": {"id": TASKSET_ID},
-        "agent": {"runtime": {"type": "subprocess"}, "harness": {"id": "rlm-env", **harness}},
-    }))
+    config = vf.resolve_env_config(
+        copy.deepcopy(
+            {
+                "taskset": {"id": TASKSET_ID},
+                "agent": {"runtime": {"type": "subprocess"}, "harness": {"id": "rlm-env", **harness}},
+            }
+        )
+    )
     env = vf.load_environment(config)
     client = vf.EvalClientConfig(base_url=server.base_url, api_key_var="FAKE_API_KEY")
     ctx = vf.ModelContext(model="fake", client=client)
@@ -80,11 +87,14 @@ async def run_episodes(server: FakeOpenAI, harness: dict) -> list[vf.Trace]:
         return [(await env.run_episode(task, ctx)).traces[0] for task in env.taskset]
 
 
-@pytest.mark.parametrize("harness, root_turns", [
-    ({"mode": "standard"}, 1),
-    ({"mode": "rlm"}, 1),  # the prompt stays: plain TaskData has no input of its own
-    ({"mode": "rlm", "extra_data_source": "prompt"}, 2),  # the prompt lives only in the REPL
-])
+@pytest.mark.parametrize(
+    "harness, root_turns",
+    [
+        ({"mode": "standard"}, 1),
+        ({"mode": "rlm"}, 1),  # the prompt stays: plain TaskData has no input of its own
+        ({"mode": "rlm", "extra_data_source": "prompt"}, 2),  # the prompt lives only in the REPL
+    ],
+)
 def test_a_plain_taskset_is_scored_by_its_own_reward_in_every_mode(harness, root_turns):
     with FakeOpenAI(root=fake_model, is_sub=lambda request: False) as server:
         traces = asyncio.run(run_episodes(server, harness))
@@ -125,8 +135,10 @@ def test_a_missing_field_fails_the_rollout_with_one_line_before_any_model_call()
         assert not trace.ok and not trace.rewards
         [error] = trace.errors
         assert "\n" not in error.message
-        assert ("extra_data_source = 'context', but the task data (TaskData) has no field 'context': set "
-                "extra_data_source to 'prompt' (the whole prompt goes to extra_data) or 'none'") in error.message
+        assert (
+            "extra_data_source = 'context', but the task data (TaskData) has no field 'context': set "
+            "extra_data_source to 'prompt' (the whole prompt goes to extra_data) or 'none'"
+        ) in error.message
 
 
 # --------------------------------------------------------------------------- the rlm-env command
@@ -158,20 +170,45 @@ def test_ablate_takes_any_installed_taskset_id(tmp_path, capsys):
     assert [row.split(" | ")[0] for row in rows[1:]] == ["| standard", "| rlm", "| rlm-tips"]
 
 
-@pytest.mark.parametrize("harness_args, message", [
-    ({"sub_llm": {"depth": 0}}, ("invalid --harness-args for plain-addition: sub_llm.depth: must be 1 or more, not 0: "
-                                 "1 = plain sub-LLM calls (the default), 2 = each llm_batch prompt starts a child RLM")),
-    ({"sub_llm": {"depth": 4, "max_child_repls": 2}}, ("sub_llm.max_child_repls is 2, below the 3 child levels of "
-                                                       "sub_llm.depth = 4; set it to at least 3")),
-    ({"extra_data_source": "context"}, ("--harness-args: extra_data_source = 'context', but the task data "
-                                        "(TaskData) has no field 'context': set extra_data_source to 'prompt'")),
-    ({"extra_data_source": "my field"}, ("extra_data_source: 'my field' is neither 'task', 'none', "
-                                         "'prompt' nor a task-data field name")),
-])
+@pytest.mark.parametrize(
+    "harness_args, message",
+    [
+        (
+            {"sub_llm": {"depth": 0}},
+            (
+                "invalid --harness-args for plain-addition: sub_llm.depth: must be 1 or more, not 0: "
+                "1 = plain sub-LLM calls (the default), 2 = each llm_batch prompt starts a child RLM"
+            ),
+        ),
+        (
+            {"sub_llm": {"depth": 4, "max_child_repls": 2}},
+            ("sub_llm.max_child_repls is 2, below the 3 child levels of sub_llm.depth = 4; set it to at least 3"),
+        ),
+        (
+            {"extra_data_source": "context"},
+            (
+                "--harness-args: extra_data_source = 'context', but the task data "
+                "(TaskData) has no field 'context': set extra_data_source to 'prompt'"
+            ),
+        ),
+        (
+            {"extra_data_source": "my field"},
+            ("extra_data_source: 'my field' is neither 'task', 'none', 'prompt' nor a task-data field name"),
+        ),
+    ],
+)
 def test_bad_recursion_or_source_config_is_one_line_before_any_rollout(harness_args, message, tmp_path, capsys):
     with FakeOpenAI(root=fake_model) as server:
-        status, _, stderr = run_cli(capsys, "eval", TASKSET_ID, "--harness-args", json.dumps(harness_args),
-                                    *endpoint(server), "--out", tmp_path / "run")
+        status, _, stderr = run_cli(
+            capsys,
+            "eval",
+            TASKSET_ID,
+            "--harness-args",
+            json.dumps(harness_args),
+            *endpoint(server),
+            "--out",
+            tmp_path / "run",
+        )
     assert server.requests == []  # no rollout started
     errors = [line for line in stderr.splitlines() if line.startswith("rlm-env: error: ")]
     assert status == 2 and len(errors) == 1 and stderr.endswith(errors[0] + "\n"), stderr

@@ -15,8 +15,26 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_rollouts.py"
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="the benchmark measures the bubblewrap sandbox")
 def test_benchmark_runs_both_paths_and_writes_every_figure(tmp_path):
     out = tmp_path / "figures.json"
-    subprocess.run([sys.executable, str(SCRIPT), "--single", "2", "--concurrency", "2", "--rounds", "1",
-                    "--memory-rollouts", "2", "--cells", "5", "--json", str(out)], check=True, timeout=900)
+    subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--single",
+            "2",
+            "--concurrency",
+            "2",
+            "--rounds",
+            "1",
+            "--memory-rollouts",
+            "2",
+            "--cells",
+            "5",
+            "--json",
+            str(out),
+        ],
+        check=True,
+        timeout=900,
+    )
     figures = json.loads(out.read_text())
     assert figures["baseline"]["python_pass_ms"] > 0 and figures["baseline"]["repl_round_trip_p50_ms"] > 0
     for path in ("loop", "run_slot"):

@@ -13,14 +13,14 @@ import sys
 
 import pytest
 import verifiers.v1 as vf
-from fake_openai import FakeOpenAI, code, text
-from verbatim_copy_rlm.taskset import VerbatimCopyConfig, VerbatimCopyTaskset
 from verifiers.v1.utils.trace_store import read_episodes
 
+from fake_openai import FakeOpenAI, code, text
+from rlm_env.core.prompts import SUB_LLM_SYSTEM_PROMPT
 from rlm_env.run import cli, evaluate, local_model
 from rlm_env.run.local_model import LocalModelError, LocalModelSpec
-from rlm_env.core.prompts import SUB_LLM_SYSTEM_PROMPT
 from rlm_env.run.results import read_records, read_summary, summarize
+from verbatim_copy_rlm.taskset import VerbatimCopyConfig, VerbatimCopyTaskset
 
 ENV = "verbatim-copy-rlm"
 # Words only: verbatim-copy's scorer reads trace.last_reply, which verifiers strips, so texts that
@@ -44,16 +44,21 @@ def fake_model(request: dict) -> dict:
     if answer == TEXTS[1]:
         answer = answer[:-1]
     if request.get("tools"):  # the RLM root model has the python tool; standard mode has none
-        return code(f"parts = llm_batch(['first', 'second'])\nprint(parts)\n"
-                    f"answer['content'] = {answer!r}\nanswer['ready'] = True")
+        return code(
+            f"parts = llm_batch(['first', 'second'])\nprint(parts)\n"
+            f"answer['content'] = {answer!r}\nanswer['ready'] = True"
+        )
     return text(answer)
 
 
 @pytest.fixture
 def server(monkeypatch):
     monkeypatch.setenv("FAKE_API_KEY", "sk-fake")
-    with FakeOpenAI(root=fake_model, sub=lambda request: text("sub reply"),
-                    is_sub=lambda request: request["messages"][0]["content"] == SUB_LLM_SYSTEM_PROMPT) as fake:
+    with FakeOpenAI(
+        root=fake_model,
+        sub=lambda request: text("sub reply"),
+        is_sub=lambda request: request["messages"][0]["content"] == SUB_LLM_SYSTEM_PROMPT,
+    ) as fake:
         yield fake
     fake.check()
 
@@ -95,8 +100,10 @@ def test_eval_writes_every_rollout_and_a_summary_computed_from_them(server, tmp_
         assert [m["role"] for m in record["transcript"]] == ["system", "user", "assistant"]
         assert "llm_batch" in record["cells"][0]["code"]
         assert record["cells"][0]["output"] == "['sub reply', 'sub reply']\n"
-        assert [(c["prompt"], c["reply"]) for c in record["sub_llm_calls"]] == [("first", "sub reply"),
-                                                                                ("second", "sub reply")]
+        assert [(c["prompt"], c["reply"]) for c in record["sub_llm_calls"]] == [
+            ("first", "sub reply"),
+            ("second", "sub reply"),
+        ]
         assert record["stop_reason"] == "answer_ready" and record["ok"]
         assert record["metrics"]["root_turns"] == 1 and record["metrics"]["char_accuracy"] > 0.9
     assert records[0]["answer"] == TEXTS[0] and records[1]["answer"] == TEXTS[1][:-1]
@@ -114,20 +121,34 @@ def test_eval_writes_every_rollout_and_a_summary_computed_from_them(server, tmp_
     assert summary["run_seconds"] >= max(r["seconds"] for r in records)
 
     assert summary["learnability"]["k"] == 1 and summary["learnability"]["pass_at_k"] is None
-    for figure in ("0.667 [0.000, 1.000] (n=3)", "110 per rollout", "220 per rollout", "answer_ready 3",
-                   "pass@1 (reward >= 1)", "100% of rollouts"):
+    for figure in (
+        "0.667 [0.000, 1.000] (n=3)",
+        "110 per rollout",
+        "220 per rollout",
+        "answer_ready 3",
+        "pass@1 (reward >= 1)",
+        "100% of rollouts",
+    ):
         assert figure in stdout
     assert "pass@2" not in stdout and "pass@1 " in stdout
 
 
 def test_summary_leaves_failed_rollouts_out_of_the_reward_and_counts_them():
     def record(reward, stop, errors=(), **metrics):
-        return {"ok": not errors, "reward": reward, "stop_reason": stop, "seconds": 2.0,
-                "errors": [{"type": e, "message": "x"} for e in errors], "metrics": metrics}
+        return {
+            "ok": not errors,
+            "reward": reward,
+            "stop_reason": stop,
+            "seconds": 2.0,
+            "errors": [{"type": e, "message": "x"} for e in errors],
+            "metrics": metrics,
+        }
 
-    records = [record(1.0, "answer_ready", root_prompt_tokens=90, root_completion_tokens=10, root_turns=2),
-               record(0.5, "max_turns", root_prompt_tokens=290, root_completion_tokens=10, root_turns=4),
-               record(None, "provider_error", ["ProviderError"])]
+    records = [
+        record(1.0, "answer_ready", root_prompt_tokens=90, root_completion_tokens=10, root_turns=2),
+        record(0.5, "max_turns", root_prompt_tokens=290, root_completion_tokens=10, root_turns=4),
+        record(None, "provider_error", ["ProviderError"]),
+    ]
     summary = summarize(records)
     assert summary["rollouts"] == 3 and summary["failed"] == 1
     assert summary["reward"]["n"] == 2 and summary["reward"]["mean"] == 0.75
@@ -175,9 +196,25 @@ def test_ablate_runs_every_mode_and_writes_the_table_and_chart(server, tmp_path,
 def test_ablate_runs_the_modes_and_variants_asked_for_with_k_rollouts(server, tmp_path, capsys):
     out = tmp_path / "ablation"
     variant = 'tips-no-stop=rlm-tips:{"protocol": {"stop_sequences": []}}'
-    status, stdout, stderr = run(capsys, "ablate", ENV, "-n", 2, "-r", 2, "--modes", "standard,rlm-tips", *short(),
-                                 "--variant", variant, "--harness-args", '{"budgets": {"max_turns": 3}}',
-                                 *endpoint(server), "--out", out)
+    status, stdout, stderr = run(
+        capsys,
+        "ablate",
+        ENV,
+        "-n",
+        2,
+        "-r",
+        2,
+        "--modes",
+        "standard,rlm-tips",
+        *short(),
+        "--variant",
+        variant,
+        "--harness-args",
+        '{"budgets": {"max_turns": 3}}',
+        *endpoint(server),
+        "--out",
+        out,
+    )
     assert status == 0, stderr
     assert sorted(path.name for path in out.iterdir() if path.is_dir()) == ["rlm-tips", "standard", "tips-no-stop"]
     config = json.loads((out / "tips-no-stop" / "config.json").read_text())
@@ -190,9 +227,15 @@ def test_ablate_runs_the_modes_and_variants_asked_for_with_k_rollouts(server, tm
     assert "| tips-no-stop | 0.500 |" in stdout
     summary = read_summary(out / "rlm-tips")
     # The fake copies task 0 right and task 1 wrong every time: nothing to learn within a task.
-    assert summary["learnability"] == {"k": 2, "pass_at_1": 0.5, "pass_at_k": 0.5, "learnable_share": 0.0,
-                                       "within_task_reward_std": 0.0, "llm_batch_share": 1.0,
-                                       "answer_ready_share": 1.0}
+    assert summary["learnability"] == {
+        "k": 2,
+        "pass_at_1": 0.5,
+        "pass_at_k": 0.5,
+        "learnable_share": 0.0,
+        "within_task_reward_std": 0.0,
+        "llm_batch_share": 1.0,
+        "answer_ready_share": 1.0,
+    }
     assert "| rlm-tips | 0.500 | 0.500 | 0% | 0.000 | 100% | 100% | answer_ready 4 |" in stdout
     line = one_line_error(capsys, "ablate", ENV, "--modes", "standard,rlm-tip")
     assert "--modes 'standard,rlm-tip': give distinct modes from standard, rlm, rlm-tips" in line
@@ -210,9 +253,21 @@ def test_view_shows_turns_code_outputs_sub_calls_answer_and_reward(server, tmp_p
     assert run(capsys, "eval", ENV, "-n", 2, *short(), *endpoint(server), "--out", out)[0] == 0
     status, stdout, stderr = run(capsys, "view", out, "--rollout", 1)
     assert status == 0, stderr
-    for part in ("rollout 1", "reward 0.000", "stop answer_ready", "prompt", "turn 1 · root model",
-                 "parts = llm_batch(['first', 'second'])", "2 sub-LLM call(s)", "second", "sub reply",
-                 "REPL output", "['sub reply', 'sub reply']", "answer · reward 0.000", TEXTS[1][:20]):
+    for part in (
+        "rollout 1",
+        "reward 0.000",
+        "stop answer_ready",
+        "prompt",
+        "turn 1 · root model",
+        "parts = llm_batch(['first', 'second'])",
+        "2 sub-LLM call(s)",
+        "second",
+        "sub reply",
+        "REPL output",
+        "['sub reply', 'sub reply']",
+        "answer · reward 0.000",
+        TEXTS[1][:20],
+    ):
         assert part in stdout, part
     assert stdout.index("turn 1") < stdout.index("sub-LLM call(s)") < stdout.index("answer · reward")
 
@@ -238,19 +293,29 @@ def one_line_error(capsys, *argv) -> str:
     return errors[0]
 
 
-@pytest.mark.parametrize("args, fix", [
-    (["--env-args", '{"num_examples": 5'], "--env-args is not valid JSON"),
-    (["--env-args", '[5]'], "--env-args must be a JSON object"),
-    (short(num_examples=0), "invalid --env-args for verbatim-copy-rlm: num_examples: Input should be greater "
-                            "than or equal to 1"),
-    (short(num_exampels=3), "num_exampels: Extra inputs are not permitted (valid fields: task, system_prompt, preset, "
-                            "content_type, num_examples,"),
-    (["--env-args", '{"min_length": 700}'], "lower min_length or raise max_length"),
-    (["--harness-args", '{"budgets": {"max_turns": 0}}'], "invalid --harness-args for verbatim-copy-rlm: "
-                                                          "budgets.max_turns: Input should be greater"),
-    (["--harness-args", '{"mode": "standard"}'], "--harness-args may not set 'mode'"),
-    (["--threads", "0"], "--threads must be at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "args, fix",
+    [
+        (["--env-args", '{"num_examples": 5'], "--env-args is not valid JSON"),
+        (["--env-args", "[5]"], "--env-args must be a JSON object"),
+        (
+            short(num_examples=0),
+            "invalid --env-args for verbatim-copy-rlm: num_examples: Input should be greater than or equal to 1",
+        ),
+        (
+            short(num_exampels=3),
+            "num_exampels: Extra inputs are not permitted (valid fields: task, system_prompt, preset, "
+            "content_type, num_examples,",
+        ),
+        (["--env-args", '{"min_length": 700}'], "lower min_length or raise max_length"),
+        (
+            ["--harness-args", '{"budgets": {"max_turns": 0}}'],
+            "invalid --harness-args for verbatim-copy-rlm: budgets.max_turns: Input should be greater",
+        ),
+        (["--harness-args", '{"mode": "standard"}'], "--harness-args may not set 'mode'"),
+        (["--threads", "0"], "--threads must be at least 1, got 0"),
+    ],
+)
 def test_bad_arguments_name_the_fix(args, fix, capsys):
     assert fix in one_line_error(capsys, "eval", ENV, *args)
 
@@ -303,8 +368,15 @@ def test_local_model_hash_mismatch(capsys, monkeypatch, tmp_path):
     (site / "rlm_env_cli_test_part1").mkdir()
     (site / "rlm_env_cli_test_part1" / "part1.bin").write_bytes(b"GGUF damaged")
     monkeypatch.syspath_prepend(str(site))
-    spec = LocalModelSpec(key="tiny", served_name="tiny", dist_prefix="rlm-env-cli-test-part", parts=1,
-                          version="1.0", size=12, sha256="0" * 64)
+    spec = LocalModelSpec(
+        key="tiny",
+        served_name="tiny",
+        dist_prefix="rlm-env-cli-test-part",
+        parts=1,
+        version="1.0",
+        size=12,
+        sha256="0" * 64,
+    )
     monkeypatch.setitem(local_model.LOCAL_MODELS, "tiny", spec)
     monkeypatch.setenv("RLM_ENV_CACHE", str(tmp_path / "cache"))
     line = one_line_error(capsys, "eval", ENV, "--local-model", "tiny")
@@ -313,8 +385,12 @@ def test_local_model_hash_mismatch(capsys, monkeypatch, tmp_path):
 
 
 def test_errors_exit_non_zero_without_a_traceback_from_the_real_command():
-    done = subprocess.run([sys.executable, "-m", "rlm_env.run.cli", "eval", "no-such-env-rlm"], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "rlm_env.run.cli", "eval", "no-such-env-rlm"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith("rlm-env: error: unknown environment 'no-such-env-rlm'")
 
@@ -331,8 +407,20 @@ def test_local_model_completes_a_verbatim_copy_rollout(tmp_path, capsys):
     except LocalModelError as error:
         pytest.skip(f"the bundled model is not installed: {error}")
     out = tmp_path / "run"
-    status, stdout, stderr = run(capsys, "eval", ENV, "-n", 1, *short(), "--harness-args",
-                                 '{"budgets": {"max_turns": 4}}', "--max-tokens", 512, "--out", out)
+    status, stdout, stderr = run(
+        capsys,
+        "eval",
+        ENV,
+        "-n",
+        1,
+        *short(),
+        "--harness-args",
+        '{"budgets": {"max_turns": 4}}',
+        "--max-tokens",
+        512,
+        "--out",
+        out,
+    )
     assert status == 0, stderr
     [record] = read_records(out)
     assert record["ok"], record["errors"]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from synthetic_run import write_synthetic_run
 
 HEAVY = ("verifiers", "openai", "scipy")
@@ -27,8 +28,9 @@ with open(sys.argv[1], "w") as out:
 
 def loaded_modules(tmp_path, *args: str) -> set[str]:
     report = tmp_path / "modules.json"
-    done = subprocess.run([sys.executable, "-c", WRAPPER, str(report), *args], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", WRAPPER, str(report), *args], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(report.read_text())
     assert result["status"] in (0, None), done.stdout + done.stderr

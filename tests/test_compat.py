@@ -33,8 +33,10 @@ def test_loading_the_harness_on_an_unsupported_verifiers_fails_before_any_rollou
 
 
 def test_the_cli_prints_one_line_for_an_unsupported_verifiers():
-    script = ("import sys\nfrom rlm_env.harness import compat\ncompat.verifiers_version = lambda: '0.3.1'\n"
-              "from rlm_env.run.cli import main\nsys.exit(main(['eval', 'verbatim-copy-rlm', '--base-url', 'http://x/v1']))")
+    script = (
+        "import sys\nfrom rlm_env.harness import compat\ncompat.verifiers_version = lambda: '0.3.1'\n"
+        "from rlm_env.run.cli import main\nsys.exit(main(['eval', 'verbatim-copy-rlm', '--base-url', 'http://x/v1']))"
+    )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.strip().splitlines()
@@ -65,8 +67,9 @@ def test_token_arrays_and_masks_become_lists_or_keep_their_kind():
 
 
 def test_doctor_names_the_active_verifiers_and_its_runtime_api():
-    result = subprocess.run([sys.executable, "-m", "rlm_env.run.cli", "doctor"], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "rlm_env.run.cli", "doctor"], capture_output=True, text=True, timeout=300
+    )
     lines = {line.split()[1]: line for line in result.stdout.splitlines() if line.strip()}
     assert f"{compat.verifiers_version()} (supported: >=0.4,<0.5)" in lines["verifiers"]
     assert lines["verifiers"].startswith("ok") and f"runtime.{compat.runtime_api()}" in lines["runtime"]

@@ -44,58 +44,183 @@ PRIME_RL_COMMIT = "559b44772e471d1538537b8805cc77f3824a5e64"
 # Field names of prime-rl's config classes at PRIME_RL_COMMIT, for the tables our TOMLs use.
 # Key: path of the table in the TOML ("[]" = an element of an array of tables).
 _TRAIN_SAMPLING = {"temperature", "max_completion_tokens", "extra_body"}  # TrainSamplingConfig
-_EVAL_SAMPLING = {"temperature", "top_p", "top_k", "min_p", "max_completion_tokens", "reasoning_effort",
-                  "extra_body"}  # EvalSamplingConfig
+_EVAL_SAMPLING = {
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "max_completion_tokens",
+    "reasoning_effort",
+    "extra_body",
+}  # EvalSamplingConfig
 _SOURCE = {"env", "serve", "name", "ratio"}  # orchestrator.EnvConfig (env/serve are verifiers' blocks)
 PRIME_RL_TABLES: dict[str, set[str]] = {
     # configs/rl.py: RLConfig
-    "": {"trainer", "orchestrator", "inference", "env_vars", "run", "output_dir", "clean", "log", "ckpt", "resume",
-         "monitors", "model", "tokenizer", "max_steps", "seq_len", "weight_broadcast", "rollout_transport",
-         "deployment", "slurm", "dry_run"},
+    "": {
+        "trainer",
+        "orchestrator",
+        "inference",
+        "env_vars",
+        "run",
+        "output_dir",
+        "clean",
+        "log",
+        "ckpt",
+        "resume",
+        "monitors",
+        "model",
+        "tokenizer",
+        "max_steps",
+        "seq_len",
+        "weight_broadcast",
+        "rollout_transport",
+        "deployment",
+        "slurm",
+        "dry_run",
+    },
     "model": {"name", "vlm"},  # SharedModelConfig
     "deployment": {"type", "gpus_per_node", "num_train_gpus", "num_infer_gpus"},  # SingleNodeDeploymentConfig
     "monitors": {"wandb", "file", "prime"},  # SharedMonitorsConfig
     "monitors.wandb": {"project", "entity", "name", "group", "tags", "offline"},  # SharedWandbConfig
     "ckpt": {"output_dir", "interval", "keep_last", "keep_interval"},  # SharedCheckpointConfig
     # configs/orchestrator.py: OrchestratorConfig
-    "orchestrator": {"algo", "model", "train", "tokenizer", "renderer", "eval", "log", "env_vars", "monitors",
-                     "collect_inference_metrics", "inference_metrics_roles", "ckpt", "resume", "weight_broadcast",
-                     "rollout_transport", "output_dir", "tasks_per_minute", "env_server_base_port", "batch_size",
-                     "token_batch_size", "concurrency", "group_size", "seq_len", "num_train_workers",
-                     "pad_to_multiple_of", "max_steps", "max_off_policy_steps", "heartbeat"},
+    "orchestrator": {
+        "algo",
+        "model",
+        "train",
+        "tokenizer",
+        "renderer",
+        "eval",
+        "log",
+        "env_vars",
+        "monitors",
+        "collect_inference_metrics",
+        "inference_metrics_roles",
+        "ckpt",
+        "resume",
+        "weight_broadcast",
+        "rollout_transport",
+        "output_dir",
+        "tasks_per_minute",
+        "env_server_base_port",
+        "batch_size",
+        "token_batch_size",
+        "concurrency",
+        "group_size",
+        "seq_len",
+        "num_train_workers",
+        "pad_to_multiple_of",
+        "max_steps",
+        "max_off_policy_steps",
+        "heartbeat",
+    },
     "orchestrator.concurrency": {"initial_inflight", "min_inflight", "max_inflight"},  # ConcurrencyConfig
     "orchestrator.train": {"source", "sampling", "filter_zero_advantages"},  # TrainConfig
     "orchestrator.train.sampling": _TRAIN_SAMPLING,
     "orchestrator.train.source[]": _SOURCE | {"sampling", "group_size", "algo", "curriculum"},  # TrainSourceConfig
     "orchestrator.train.source[].sampling": _TRAIN_SAMPLING,
-    "orchestrator.eval": {"source", "sampling", "num_examples", "group_size", "interval", "skip_first_step",
-                          "retrigger_on_resume"},  # orchestrator.EvalConfig
+    "orchestrator.eval": {
+        "source",
+        "sampling",
+        "num_examples",
+        "group_size",
+        "interval",
+        "skip_first_step",
+        "retrigger_on_resume",
+    },  # orchestrator.EvalConfig
     "orchestrator.eval.sampling": _EVAL_SAMPLING,
     "orchestrator.eval.source[]": _SOURCE | {"sampling", "num_examples", "group_size", "interval"},  # EvalSourceConfig
     "orchestrator.eval.source[].sampling": _EVAL_SAMPLING,
     # configs/trainer.py: TrainerConfig, AdamWConfig (the default optimizer)
-    "trainer": {"model", "tokenizer", "data", "loss", "optim", "scheduler", "ckpt", "resume", "weight_broadcast",
-                "rollout_transport", "log", "monitors", "env_vars", "gc", "heartbeat", "metrics_server", "max_steps",
-                "output_dir", "dist_timeout_seconds", "enable_router_replay", "enable_token_export",
-                "matmul_precision", "memory_profiler_path", "trace_path"},
+    "trainer": {
+        "model",
+        "tokenizer",
+        "data",
+        "loss",
+        "optim",
+        "scheduler",
+        "ckpt",
+        "resume",
+        "weight_broadcast",
+        "rollout_transport",
+        "log",
+        "monitors",
+        "env_vars",
+        "gc",
+        "heartbeat",
+        "metrics_server",
+        "max_steps",
+        "output_dir",
+        "dist_timeout_seconds",
+        "enable_router_replay",
+        "enable_token_export",
+        "matmul_precision",
+        "memory_profiler_path",
+        "trace_path",
+    },
     "trainer.optim": {"type", "lr", "weight_decay", "max_norm", "betas1", "betas2"},
     # configs/inference.py: InferenceConfig, VllmConfig
-    "inference": {"server", "router", "backend_port", "vllm", "log", "env_vars", "use_deep_gemm", "weight_broadcast",
-                  "kv_cache_offload", "use_pd_kv_transfer", "deployment", "slurm", "output_dir", "dry_run",
-                  "enable_fp32_lm_head", "enable_fp32_router_logits"},
-    "inference.vllm": {"model", "dtype", "max_model_len", "enforce_eager", "trust_remote_code", "chat_template",
-                       "tool_call_parser", "reasoning_parser", "rope_scaling", "tensor_parallel_size",
-                       "data_parallel_size", "data_parallel_size_local", "data_parallel_rpc_port", "api_server_count",
-                       "seed", "gpu_memory_utilization", "enable_prefix_caching", "quantization", "enable_lora",
-                       "max_loras", "max_cpu_loras", "max_lora_rank", "lora_target_modules", "enable_expert_parallel",
-                       "enable_eplb", "enable_dbo", "enable_return_routed_experts", "all2all_backend"},
+    "inference": {
+        "server",
+        "router",
+        "backend_port",
+        "vllm",
+        "log",
+        "env_vars",
+        "use_deep_gemm",
+        "weight_broadcast",
+        "kv_cache_offload",
+        "use_pd_kv_transfer",
+        "deployment",
+        "slurm",
+        "output_dir",
+        "dry_run",
+        "enable_fp32_lm_head",
+        "enable_fp32_router_logits",
+    },
+    "inference.vllm": {
+        "model",
+        "dtype",
+        "max_model_len",
+        "enforce_eager",
+        "trust_remote_code",
+        "chat_template",
+        "tool_call_parser",
+        "reasoning_parser",
+        "rope_scaling",
+        "tensor_parallel_size",
+        "data_parallel_size",
+        "data_parallel_size_local",
+        "data_parallel_rpc_port",
+        "api_server_count",
+        "seed",
+        "gpu_memory_utilization",
+        "enable_prefix_caching",
+        "quantization",
+        "enable_lora",
+        "max_loras",
+        "max_cpu_loras",
+        "max_lora_rank",
+        "lora_target_modules",
+        "enable_expert_parallel",
+        "enable_eplb",
+        "enable_dbo",
+        "enable_return_routed_experts",
+        "all2all_backend",
+    },
 }
 # Blocks prime-rl hands to verifiers unchanged: validated with verifiers' classes below.
 VERIFIERS_BLOCKS = {"orchestrator.train.source[].env", "orchestrator.eval.source[].env"}
 # OrchestratorConfig.validate_renderer_auto_resolves rejects a model outside renderers'
 # MODEL_RENDERER_MAP unless [orchestrator.renderer] names one; these are in it (renderers 0.1.12).
-RENDERER_MAPPED_MODELS = {"Qwen/Qwen3-0.6B", "Qwen/Qwen3-1.7B", "Qwen/Qwen3-4B", "Qwen/Qwen3-4B-Instruct-2507",
-                          "Qwen/Qwen3-8B", "Qwen/Qwen3-30B-A3B-Instruct-2507"}
+RENDERER_MAPPED_MODELS = {
+    "Qwen/Qwen3-0.6B",
+    "Qwen/Qwen3-1.7B",
+    "Qwen/Qwen3-4B",
+    "Qwen/Qwen3-4B-Instruct-2507",
+    "Qwen/Qwen3-8B",
+    "Qwen/Qwen3-30B-A3B-Instruct-2507",
+}
 
 
 def load(path: Path) -> dict:
@@ -110,8 +235,10 @@ def require_env_package(env_id: str) -> None:
     """Skip while the environment package is not installed; import it (errors fail) once it is."""
     module = env_id.replace("-", "_")
     if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed yet (environments/{module} not landed or not synced): "
-                    f"configs/{env_id}/ validates once it is importable")
+        pytest.skip(
+            f"{module} is not installed yet (environments/{module} not landed or not synced): "
+            f"configs/{env_id}/ validates once it is importable"
+        )
     importlib.import_module(module)
 
 
@@ -155,8 +282,11 @@ def env_blocks(path: Path) -> list[tuple[str, dict]]:
         return [("env", raw["env"])]
     orchestrator = raw["orchestrator"]
     groups = [group for group in ("train", "eval") if group in orchestrator]
-    return [(f"orchestrator.{group}.source[{i}].env", source["env"])
-            for group in groups for i, source in enumerate(orchestrator[group]["source"])]
+    return [
+        (f"orchestrator.{group}.source[{i}].env", source["env"])
+        for group in groups
+        for i, source in enumerate(orchestrator[group]["source"])
+    ]
 
 
 @pytest.mark.parametrize("path", TOMLS, ids=rel)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+
 from conftest import run_env
 from deepdive_rlm.taskset import DeepDiveConfig, DeepDiveTaskset
 from fake_openai import FakeOpenAI, Script, text
@@ -21,8 +22,15 @@ def hub_file(tmp_path_factory) -> str:
     if not SAMPLE.exists():
         pytest.skip(f"{SAMPLE} is not on this machine")
     rows = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
-    table = [{"id": 5000 + 7 * i, "question": r["question"], "answer": r["answer"],
-              "conversations": [{"role": "user", "content": r["question"]}]} for i, r in enumerate(rows)]
+    table = [
+        {
+            "id": 5000 + 7 * i,
+            "question": r["question"],
+            "answer": r["answer"],
+            "conversations": [{"role": "user", "content": r["question"]}],
+        }
+        for i, r in enumerate(rows)
+    ]
     path = tmp_path_factory.mktemp("deepdive") / "qa_rl.parquet"
     datasets.Dataset.from_list(table).to_parquet(str(path))
     return str(path)
@@ -44,25 +52,40 @@ def test_article_preset_takes_the_reference_rows_in_the_reference_order(hub_file
 def test_article_preset_settings_and_explicit_values_win():
     config = DeepDiveConfig(preset="article")
     assert (config.source, config.split, config.split_seed, config.seed, config.num_examples) == (
-        "hub", "eval", 42, 42, 50)
+        "hub",
+        "eval",
+        42,
+        42,
+        50,
+    )
     assert config.search.backend == "serper" and config.search.max_page_chars == 20_000
     assert config.task.reward == "judge" and config.task.judge.model == "gpt-4.1-mini"
     prompt = "Q {question} A {answer} R {response}"
-    mine = DeepDiveConfig.model_validate({"preset": "article", "search": {"backend": "local"},
-                                          "task": {"judge": {"model": "other", "prompt": prompt}}})
+    mine = DeepDiveConfig.model_validate(
+        {"preset": "article", "search": {"backend": "local"}, "task": {"judge": {"model": "other", "prompt": prompt}}}
+    )
     assert mine.search.backend == "local" and mine.search.max_results == 10
     assert mine.task.judge.model == "other" and mine.task.judge.prompt == prompt
 
 
 def article_run(hub_file: str, reply: str, judge_replies: list, index_dir: Path):
     judge = Script(judge_replies, name="judge")
-    with FakeOpenAI(root=lambda r: text(reply), is_sub=lambda r: False) as server, \
-            FakeOpenAI(root=judge) as judge_server:
-        results = run_env(server, "deepdive-rlm", {
-            "preset": "article", "data_files": [hub_file], "num_examples": 2,
-            "search": {"backend": "local", "cache_dir": str(index_dir)},
-            "task": {"judge": {"base_url": judge_server.base_url, "api_key_var": "FAKE_API_KEY", "max_retries": 0}},
-        }, {"mode": "standard"})
+    with (
+        FakeOpenAI(root=lambda r: text(reply), is_sub=lambda r: False) as server,
+        FakeOpenAI(root=judge) as judge_server,
+    ):
+        results = run_env(
+            server,
+            "deepdive-rlm",
+            {
+                "preset": "article",
+                "data_files": [hub_file],
+                "num_examples": 2,
+                "search": {"backend": "local", "cache_dir": str(index_dir)},
+                "task": {"judge": {"base_url": judge_server.base_url, "api_key_var": "FAKE_API_KEY", "max_retries": 0}},
+            },
+            {"mode": "standard"},
+        )
     server.check()
     judge_server.check()
     return results, judge

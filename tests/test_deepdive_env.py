@@ -9,16 +9,16 @@ from types import SimpleNamespace
 
 import pytest
 import verifiers.v1 as vf
+from pydantic import ValidationError
+
 from conftest import run_env
 from deepdive_rlm.offline import YEAR, offline_questions
 from deepdive_rlm.scoring import exact_match
 from deepdive_rlm.taskset import DeepDiveConfig, DeepDiveTaskConfig, DeepDiveTaskset
 from deepdive_rlm.usage import query_redundancy, tool_usage
 from fake_openai import FakeOpenAI, Script, code, text, tool_call
-from pydantic import ValidationError
-
-from rlm_env.harness.task_data import load_tools
 from rlm_env.data.wiki_corpus import load_wiki_corpus
+from rlm_env.harness.task_data import load_tools
 
 # 24 real qa_rl rows (question, answer) in the shared folder beside the repository
 SAMPLE = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "deepdive_qa_rl.sample.jsonl")
@@ -38,11 +38,15 @@ def test_hub_rows_split_90_10_with_a_fixed_seed():
     assert sorted(t.data.answer for t in train + evals) == sorted(r["answer"].rstrip() for r in rows)
     again = DeepDiveTaskset(DeepDiveConfig(data_files=[SAMPLE], split="eval", num_examples=None)).load()
     assert [t.data for t in again] == [t.data for t in evals]
-    other_seed = DeepDiveTaskset(DeepDiveConfig(data_files=[SAMPLE], split="eval", num_examples=None, split_seed=7)).load()
+    other_seed = DeepDiveTaskset(
+        DeepDiveConfig(data_files=[SAMPLE], split="eval", num_examples=None, split_seed=7)
+    ).load()
     assert {t.data.id for t in other_seed} != {t.data.id for t in evals}
     assert all(t.data.id.startswith("q-") for t in train + evals) and len({t.data.id for t in train + evals}) == 24
     task = evals[0]
-    assert task.data.prompt == f"{task.data.question}\n\nAnswer with the exact name, title or value the question asks for."
+    assert (
+        task.data.prompt == f"{task.data.question}\n\nAnswer with the exact name, title or value the question asks for."
+    )
     assert task.data.extra_data is None and task.data.tools_ref.args["backend"] == "serper"
     assert task.data.source == "hub" and task.data.env_tips
 
@@ -96,12 +100,16 @@ def tool_result(call_id, content, parent):
 
 
 def test_tool_usage_counts_calls_and_errors_from_the_trace():
-    nodes = [vf.MessageNode(message=vf.UserMessage(content="q")),
-             assistant(("a", "search", {"query": "Lagosta island"}), ("b", "open", {"url": "wiki://X"}), parent=0),
-             tool_result("a", "Results for ...", 1), tool_result("b", "Error: no page at 'wiki://X'", 2),
-             assistant(("c", "search", {"query": "island, lagosta!"}), ("d", "python", {"code": "1"}), parent=3),
-             tool_result("c", "Error: search failed", 4), tool_result("d", "Error: bad code", 5),
-             assistant(("e", "search", {"query": "unsampled copy"}), sampled=False, parent=6)]
+    nodes = [
+        vf.MessageNode(message=vf.UserMessage(content="q")),
+        assistant(("a", "search", {"query": "Lagosta island"}), ("b", "open", {"url": "wiki://X"}), parent=0),
+        tool_result("a", "Results for ...", 1),
+        tool_result("b", "Error: no page at 'wiki://X'", 2),
+        assistant(("c", "search", {"query": "island, lagosta!"}), ("d", "python", {"code": "1"}), parent=3),
+        tool_result("c", "Error: search failed", 4),
+        tool_result("d", "Error: bad code", 5),
+        assistant(("e", "search", {"query": "unsampled copy"}), sampled=False, parent=6),
+    ]
     usage = tool_usage(SimpleNamespace(nodes=nodes))
     assert (usage.searches, usage.opens, usage.errors) == (2, 1, 2)
     assert usage.queries == ["Lagosta island", "island, lagosta!"]
@@ -113,7 +121,12 @@ def test_tool_usage_counts_calls_and_errors_from_the_trace():
     penalised = type(task)(task.data, DeepDiveTaskConfig(redundancy_penalty=0.5))
     assert asyncio.run(penalised.redundancy_penalty(trace)) == 0.25
     assert asyncio.run(penalised.correct(trace)) == 1.0
-    assert asyncio.run(penalised.tools(trace)) == {"searches": 2, "opens": 1, "tool_errors": 2, "search_redundancy": 0.5}
+    assert asyncio.run(penalised.tools(trace)) == {
+        "searches": 2,
+        "opens": 1,
+        "tool_errors": 2,
+        "search_redundancy": 0.5,
+    }
 
 
 def test_local_tools_resolve_from_the_task(index_dir):
@@ -122,6 +135,7 @@ def test_local_tools_resolve_from_the_task(index_dir):
 
 
 # ---- end to end through verifiers: offline questions, local backend, scripted models ----
+
 
 def run_mode(server, harness: dict, **taskset):
     return run_env(server, "deepdive-rlm", {"source": "offline", "num_examples": 3, **taskset}, harness)
@@ -175,10 +189,15 @@ def test_e2e_standard_mode_gives_the_tools_to_the_root_model(index_dir):
 def rlm_root(tasks, tips: bool):
     def root(request):
         user = request["messages"][1]["content"]
-        assert ("<env_tips>" in user) is tips and ("llm_batch call" in user) is tips and [t["function"]["name"] for t in request["tools"]] == ["python"]
+        assert (
+            ("<env_tips>" in user) is tips
+            and ("llm_batch call" in user) is tips
+            and [t["function"]["name"] for t in request["tools"]] == ["python"]
+        )
         question = user.split("\n\n<env_tips>")[0]
         assert question in tasks
         return code(f"r = llm_batch([{question!r}])\nanswer['content'] = r[0]\nanswer['ready'] = True")
+
     return root
 
 
@@ -186,6 +205,7 @@ def rlm_sub(tasks):
     def sub(request):
         assert [t["function"]["name"] for t in request.get("tools") or []] in (["search", "open"], [])
         return research(tasks[request["messages"][1]["content"]], request["messages"])
+
     return sub
 
 
@@ -206,11 +226,27 @@ def test_e2e_rlm_mode_gives_the_tools_to_sub_llms_only(index_dir, tips):
 
 def hub_run(judge_replies: list, index_dir: str):
     judge = Script(judge_replies, name="judge")
-    with FakeOpenAI(root=lambda r: text("Lagosta"), is_sub=lambda r: False) as server, FakeOpenAI(root=judge) as judge_server:
-        results = run_mode(server, {"mode": "standard"}, source="hub", data_files=[SAMPLE], num_examples=2,
-                           search={"backend": "local", "cache_dir": index_dir},
-                           task={"judge": {"base_url": judge_server.base_url, "api_key_var": "FAKE_API_KEY",
-                                           "model": "judge-model", "max_retries": 0}, "redundancy_penalty": 0.5})
+    with (
+        FakeOpenAI(root=lambda r: text("Lagosta"), is_sub=lambda r: False) as server,
+        FakeOpenAI(root=judge) as judge_server,
+    ):
+        results = run_mode(
+            server,
+            {"mode": "standard"},
+            source="hub",
+            data_files=[SAMPLE],
+            num_examples=2,
+            search={"backend": "local", "cache_dir": index_dir},
+            task={
+                "judge": {
+                    "base_url": judge_server.base_url,
+                    "api_key_var": "FAKE_API_KEY",
+                    "model": "judge-model",
+                    "max_retries": 0,
+                },
+                "redundancy_penalty": 0.5,
+            },
+        )
     server.check()
     judge_server.check()
     return results, judge
@@ -231,5 +267,8 @@ def test_e2e_a_judge_failure_is_a_rollout_error_not_a_zero(index_dir):
     results, _ = hub_run([text("I am not sure."), text("yes")], index_dir)
     (_, failed), (_, judged) = results
     assert not failed.ok and failed.rewards["correct"] is None
-    assert any("JudgeError" in error.message and "neither a clear yes nor a clear no" in error.message for error in failed.errors)
+    assert any(
+        "JudgeError" in error.message and "neither a clear yes nor a clear no" in error.message
+        for error in failed.errors
+    )
     assert judged.ok and judged.rewards["correct"].score == 1.0

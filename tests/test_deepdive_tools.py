@@ -8,18 +8,32 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
 from deepdive_rlm.cache import DiskCache
 from deepdive_rlm.search_serper import SearchUnavailable
 from deepdive_rlm.tools import SearchConfig, make_tools
-
 from rlm_env import ToolError
 from rlm_env.core.tools import run_tool_call
 
 SERPER_REPLY = {
-    "answerBox": {"title": "Lastovo", "answer": "Lagosta is the Italian name of Lastovo.", "link": "https://a.test/box"},
+    "answerBox": {
+        "title": "Lastovo",
+        "answer": "Lagosta is the Italian name of Lastovo.",
+        "link": "https://a.test/box",
+    },
     "organic": [
-        {"title": "Lastovo - Wikipedia", "link": "https://en.wikipedia.org/wiki/Lastovo", "snippet": "Lastovo is an\n island.", "position": 1},
-        {"title": "Italian islands", "link": "https://b.test/islands", "snippet": "Lagosta was Italian from 1920.", "position": 2},
+        {
+            "title": "Lastovo - Wikipedia",
+            "link": "https://en.wikipedia.org/wiki/Lastovo",
+            "snippet": "Lastovo is an\n island.",
+            "position": 1,
+        },
+        {
+            "title": "Italian islands",
+            "link": "https://b.test/islands",
+            "snippet": "Lagosta was Italian from 1920.",
+            "position": 2,
+        },
     ],
 }
 HTML = b"""<html><head><title>Lastovo island</title><style>p {color: red}</style><script>var x = 1;</script></head>
@@ -30,11 +44,14 @@ HTML = b"""<html><head><title>Lastovo island</title><style>p {color: red}</style
 def tiny_pdf(text: str) -> bytes:
     """A one-page PDF with one line of Helvetica text, written by hand (no PDF library needed)."""
     content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-               b"/Resources << /Font << /F1 5 0 R >> >> >>",
-               b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
-               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
     out, offsets = bytearray(b"%PDF-1.4\n"), []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out))
@@ -97,9 +114,19 @@ class FakeWeb:
 
 def serper_tools(web: FakeWeb, tmp_path, monkeypatch, **overrides):
     monkeypatch.setenv("FAKE_SERPER_KEY", "serper-secret")
-    config = SearchConfig(**{"backend": "serper", "serper_url": web.url("/search"), "serper_api_key_var": "FAKE_SERPER_KEY",
-                             "timeout_s": 0.5, "retries": 2, "backoff_s": 0.01, "allow_private_urls": True,
-                             "cache_dir": str(tmp_path), **overrides})
+    config = SearchConfig(
+        **{
+            "backend": "serper",
+            "serper_url": web.url("/search"),
+            "serper_api_key_var": "FAKE_SERPER_KEY",
+            "timeout_s": 0.5,
+            "retries": 2,
+            "backoff_s": 0.01,
+            "allow_private_urls": True,
+            "cache_dir": str(tmp_path),
+            **overrides,
+        }
+    )
     search, open_page = make_tools(**config.model_dump())
     return (lambda query: asyncio.run(search.fn(query))), (lambda url: asyncio.run(open_page.fn(url)))
 
@@ -118,12 +145,16 @@ def test_search_formats_ranked_results_and_sends_the_key(tmp_path, monkeypatch):
         "Results for 'Lagosta island Italy':\n\n"
         "1. Answer box: Lastovo\n   URL: https://a.test/box\n   Lagosta is the Italian name of Lastovo.\n\n"
         "2. Lastovo - Wikipedia\n   URL: https://en.wikipedia.org/wiki/Lastovo\n   Lastovo is an island.\n\n"
-        "3. Italian islands\n   URL: https://b.test/islands\n   Lagosta was Italian from 1920.")
+        "3. Italian islands\n   URL: https://b.test/islands\n   Lagosta was Italian from 1920."
+    )
 
 
 def test_search_retries_429_then_succeeds_and_caches(tmp_path, monkeypatch):
-    replies = [(429, "application/json", b"{}", 0, {"Retry-After": "0"}), (503, "text/plain", b"busy"),
-               json_reply(SERPER_REPLY)]
+    replies = [
+        (429, "application/json", b"{}", 0, {"Retry-After": "0"}),
+        (503, "text/plain", b"busy"),
+        json_reply(SERPER_REPLY),
+    ]
     with FakeWeb({"/search": replies}) as web:
         search, _ = serper_tools(web, tmp_path, monkeypatch)
         first = search("Lagosta")
@@ -162,22 +193,34 @@ def test_timeouts_are_retried_then_reported(tmp_path, monkeypatch):
             search("slow")
         assert web.hits["/search"] == 2 and time.monotonic() - started < 1.5
         # what the model sees: the error as the tool's output
-        open_tool = make_tools(**SearchConfig(backend="serper", serper_api_key_var="FAKE_SERPER_KEY", timeout_s=0.2,
-                                              retries=0, allow_private_urls=True, cache_dir=str(tmp_path)).model_dump())[1]
+        open_tool = make_tools(
+            **SearchConfig(
+                backend="serper",
+                serper_api_key_var="FAKE_SERPER_KEY",
+                timeout_s=0.2,
+                retries=0,
+                allow_private_urls=True,
+                cache_dir=str(tmp_path),
+            ).model_dump()
+        )[1]
         call = {"function": {"name": "open", "arguments": json.dumps({"url": web.url("/slow")})}}
         outcome = asyncio.run(run_tool_call({"open": open_tool}, call))
         assert not outcome.ok and outcome.text.startswith("Error: ") and "did not answer in time" in outcome.text
 
 
 def test_open_html_pdf_and_plain_text(tmp_path, monkeypatch):
-    routes = {"/page.html": [(200, "text/html; charset=utf-8", HTML)],
-              "/paper": [(200, "application/pdf", tiny_pdf("Lagosta was annexed in 1920."))],
-              "/notes.txt": [(200, "text/plain; charset=latin-1", "Café notes".encode("latin-1"))],
-              "/image.png": [(200, "image/png", b"\x89PNG...")]}
+    routes = {
+        "/page.html": [(200, "text/html; charset=utf-8", HTML)],
+        "/paper": [(200, "application/pdf", tiny_pdf("Lagosta was annexed in 1920."))],
+        "/notes.txt": [(200, "text/plain; charset=latin-1", "Café notes".encode("latin-1"))],
+        "/image.png": [(200, "image/png", b"\x89PNG...")],
+    }
     with FakeWeb(routes) as web:
         _, open_page = serper_tools(web, tmp_path, monkeypatch)
         assert open_page(web.url("/page.html")) == (
-            "Lastovo island\n\nLastovo\nLastovo (Italian: Lagosta) is an island\nin Croatia.\nArea: 46 km2\nPopulation: 792")
+            "Lastovo island\n\nLastovo\nLastovo (Italian: Lagosta) is an island\nin Croatia.\n"
+            "Area: 46 km2\nPopulation: 792"
+        )
         assert open_page(web.url("/paper")) == "Lagosta was annexed in 1920."
         assert open_page(web.url("/notes.txt")) == "Café notes"
         with pytest.raises(ToolError, match="cannot read image/png"):

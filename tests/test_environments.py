@@ -63,8 +63,9 @@ def test_loads_by_id_with_the_rlm_harness_as_default(env_dir):
 
 
 def test_readme_script_check_passes():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "env_readme.py"), "--check"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "env_readme.py"), "--check"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -76,14 +77,22 @@ def test_builds_a_wheel_whose_metadata_matches(env_dir, tmp_path):
     if shutil.which("uv") is None:
         pytest.skip("uv is not on PATH: wheel build not checked")
     meta = project(env_dir)
-    subprocess.run(["uv", "build", "--package", meta["name"], "--wheel", "-o", str(tmp_path)], cwd=ROOT,
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["uv", "build", "--package", meta["name"], "--wheel", "-o", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     [wheel] = tmp_path.glob("*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         raw = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode("utf-8")
     headers, body = raw.split("\n\n", 1)
     metadata = email.message_from_string(headers)
-    assert (metadata["Name"], metadata["Version"], metadata["Summary"]) == (meta["name"], meta["version"], meta["description"])
+    assert (metadata["Name"], metadata["Version"], metadata["Summary"]) == (
+        meta["name"],
+        meta["version"],
+        meta["description"],
+    )
     assert body.strip() == (env_dir / "README.md").read_text().strip()
     assert f"{env_dir.name}/__init__.py" in names

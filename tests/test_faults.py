@@ -10,10 +10,10 @@ import time
 
 import pytest
 import verifiers.v1 as vf
-from conftest import run
-from fake_openai import FAULT_KINDS, FakeOpenAI, Fault, Faults, Raw, Script, code, text, tool_call
 from verifiers.v1.errors import boundary, stop_condition
 
+from conftest import run
+from fake_openai import FAULT_KINDS, FakeOpenAI, Fault, Faults, Raw, Script, code, text, tool_call
 from rlm_env.core.client import ChatClient
 from rlm_env.core.errors import (
     ProviderError,
@@ -26,16 +26,24 @@ from rlm_env.core.errors import (
     as_rollout_error,
 )
 from rlm_env.core.loop import Budgets, run_chat_loop, run_rlm_loop
-from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession
 from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
 from rlm_env.core.tools import Tool
+from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession
 
 FINISH = "answer['content'] = 'done'\nanswer['ready'] = True"
 ERROR_KINDS = [kind for kind in FAULT_KINDS if kind != "slow"]
 # The HTTP status each fault ends as once the retries are spent, both when the client talks to the
 # provider directly and through verifiers' interception.
-STATUS = {"rate_limit": 429, "server_error": 500, "unavailable": 503, "reset": 503, "timeout": 504,
-          "truncated": 503, "non_json": 502, "empty_choices": 502}
+STATUS = {
+    "rate_limit": 429,
+    "server_error": 500,
+    "unavailable": 503,
+    "reset": 503,
+    "timeout": 504,
+    "truncated": 503,
+    "non_json": 502,
+    "empty_choices": 502,
+}
 CLIENT_TIMEOUT_S = 1.0  # the read timeout; a `timeout` fault hangs for twice as long
 FAULTS = Faults({}, hang_s=2 * CLIENT_TIMEOUT_S)  # no random faults: scripted Fault replies use its settings
 
@@ -105,11 +113,15 @@ def test_a_429_waits_for_its_retry_after():
     assert arrivals[1] - arrivals[0] >= 1.4
 
 
-@pytest.mark.parametrize("reply", [
-    Raw(200, b"<html><body>Bad gateway</body></html>", "text/html"),  # the SDK hands back the text
-    Raw(200, b'{"id": "chatcmpl-1", "choices": [{"mess'),  # declared JSON, cut off: the SDK raises
-    Raw(200, b'"a JSON string, not a completion"'),
-], ids=["html", "cut-json", "json-string"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Raw(200, b"<html><body>Bad gateway</body></html>", "text/html"),  # the SDK hands back the text
+        Raw(200, b'{"id": "chatcmpl-1", "choices": [{"mess'),  # declared JSON, cut off: the SDK raises
+        Raw(200, b'"a JSON string, not a completion"'),
+    ],
+    ids=["html", "cut-json", "json-string"],
+)
 def test_a_200_that_is_not_a_completion_is_retried_then_a_502(reply):
     with FakeOpenAI(root=Script([reply, reply, text("never sent")])) as server:
         client = ChatClient(server.base_url, "k", "m", timeout_s=CLIENT_TIMEOUT_S, max_retries=1)
@@ -139,10 +151,17 @@ def test_loop_sub_llm_faults_are_retried_per_call():
 
 def test_loop_sub_llm_faults_past_the_retries_are_text_for_the_model():
     kinds = {f"q-{kind}": kind for kind in ERROR_KINDS}
-    root = Script([code(f"r = llm_batch({list(kinds)!r})\nanswer['content'] = __import__('json').dumps(r)\n"
-                        "answer['ready'] = True")])
-    with FakeOpenAI(root=root, sub=lambda request: Fault(kinds[request["messages"][-1]["content"]]),
-                    faults=FAULTS) as server:
+    root = Script(
+        [
+            code(
+                f"r = llm_batch({list(kinds)!r})\nanswer['content'] = __import__('json').dumps(r)\n"
+                "answer['ready'] = True"
+            )
+        ]
+    )
+    with FakeOpenAI(
+        root=root, sub=lambda request: Fault(kinds[request["messages"][-1]["content"]]), faults=FAULTS
+    ) as server:
         result, pool = run(rlm(server, retries=0))
     server.check()
     replies = json.loads(result.answer)
@@ -161,8 +180,9 @@ def test_seeded_fault_mix_hits_root_and_sub_requests_and_the_loop_survives():
             return code("r = llm_batch(['a', 'b', 'c'])\nprint(r)")
         return code("answer['content'] = '|'.join(r)\nanswer['ready'] = True")
 
-    with FakeOpenAI(root=root, sub=lambda request: text(request["messages"][-1]["content"].upper()),
-                    faults=faults) as server:
+    with FakeOpenAI(
+        root=root, sub=lambda request: text(request["messages"][-1]["content"].upper()), faults=faults
+    ) as server:
         results = [run(rlm(server, retries=6)) for _ in range(3)]
     server.check()
     assert [result.answer for result, _ in results] == ["A|B|C"] * 3
@@ -191,16 +211,19 @@ def test_infrastructure_errors_map_onto_verifiers_types():
     with pytest.raises(TypeError):
         as_rollout_error(RuntimeError("a bug"))
     # What verifiers records is the class name; these are its own classes, not look-alikes.
-    assert (ProviderError, SandboxError, ToolsetError, TaskError) == (vf.ProviderError, vf.SandboxError,
-                                                                      vf.ToolsetError, vf.TaskError)
+    assert (ProviderError, SandboxError, ToolsetError, TaskError) == (
+        vf.ProviderError,
+        vf.SandboxError,
+        vf.ToolsetError,
+        vf.TaskError,
+    )
 
 
 def test_graders_raise_scoring_errors_that_verifiers_records_as_task_errors():
     from deepdive_rlm.search_serper import SearchUnavailable
     from oolong_rlm.scoring import MalformedGold
-
-    from rlm_env.scoring.judge import JudgeError
     from rlm_env.scoring import VerifierError
+    from rlm_env.scoring.judge import JudgeError
 
     assert all(issubclass(error, ScoringError) for error in (JudgeError, VerifierError, MalformedGold))
     assert not issubclass(ScoringError, vf.RolloutError)  # else verifiers would record it under its own name
@@ -220,13 +243,19 @@ def test_graders_raise_scoring_errors_that_verifiers_records_as_task_errors():
 
 async def episode(server: FakeOpenAI, harness: dict | None = None, read_timeout_s: float = CLIENT_TIMEOUT_S):
     os.environ["FAKE_API_KEY"] = "sk-fake"
-    config = vf.resolve_env_config({
-        "taskset": {"id": "sum-numbers-rlm", "num_tasks": 1},
-        "agent": {"runtime": {"type": "subprocess"}, "harness": {"id": "sum-numbers-rlm", **(harness or {})}},
-    })
+    config = vf.resolve_env_config(
+        {
+            "taskset": {"id": "sum-numbers-rlm", "num_tasks": 1},
+            "agent": {"runtime": {"type": "subprocess"}, "harness": {"id": "sum-numbers-rlm", **(harness or {})}},
+        }
+    )
     env = vf.load_environment(config)
-    ctx = vf.ModelContext(model="fake-model", client=vf.EvalClientConfig(
-        base_url=server.base_url, api_key_var="FAKE_API_KEY", timeout={"read": read_timeout_s}))
+    ctx = vf.ModelContext(
+        model="fake-model",
+        client=vf.EvalClientConfig(
+            base_url=server.base_url, api_key_var="FAKE_API_KEY", timeout={"read": read_timeout_s}
+        ),
+    )
     [task] = list(env.taskset)
     async with env.serving():
         return (await env.run_episode(task, ctx)).traces[0]
@@ -245,10 +274,15 @@ def test_harness_records_a_root_fault_as_a_provider_error_not_a_zero(kind):
 
 def test_harness_sub_llm_faults_reach_the_model_as_text_and_the_rollout_is_scored():
     kinds = {f"q-{kind}": kind for kind in ERROR_KINDS}
-    root = Script([code(f"r = llm_batch({list(kinds)!r})\nprint(r)"),
-                   code("answer['content'] = str(sum(extra_data))\nanswer['ready'] = True")])
-    with FakeOpenAI(root=root, sub=lambda request: Fault(kinds[request["messages"][-1]["content"]]),
-                    faults=FAULTS) as server:
+    root = Script(
+        [
+            code(f"r = llm_batch({list(kinds)!r})\nprint(r)"),
+            code("answer['content'] = str(sum(extra_data))\nanswer['ready'] = True"),
+        ]
+    )
+    with FakeOpenAI(
+        root=root, sub=lambda request: Fault(kinds[request["messages"][-1]["content"]]), faults=FAULTS
+    ) as server:
         trace = asyncio.run(episode(server, {"model_retries": 0}))
     server.check()
     assert trace.ok and trace.reward == 1.0, trace.errors
@@ -261,8 +295,14 @@ def test_harness_sub_llm_faults_reach_the_model_as_text_and_the_rollout_is_score
 def test_harness_retries_root_and_sub_llm_faults_through_the_interception():
     kinds = {f"q-{kind}": kind for kind in ERROR_KINDS}
     sub = FirstAttemptFails(lambda prompt: Fault(kinds[prompt]), lambda prompt: text("7"))
-    root = Script([Fault("server_error"), code(f"r = llm_batch({list(kinds)!r})\nprint(r)"), Fault("non_json"),
-                   code("answer['content'] = str(sum(extra_data) if r == ['7'] * 8 else -1)\nanswer['ready'] = True")])
+    root = Script(
+        [
+            Fault("server_error"),
+            code(f"r = llm_batch({list(kinds)!r})\nprint(r)"),
+            Fault("non_json"),
+            code("answer['content'] = str(sum(extra_data) if r == ['7'] * 8 else -1)\nanswer['ready'] = True"),
+        ]
+    )
     with FakeOpenAI(root=root, sub=sub, faults=FAULTS) as server:
         trace = asyncio.run(episode(server, {"model_retries": 1}))
     server.check()
@@ -275,8 +315,9 @@ def test_harness_records_a_repl_that_cannot_start_as_a_sandbox_error(tmp_path):
     import sys
 
     shim = tmp_path / "python"
-    shim.write_text(f'#!/bin/sh\ncase "$1" in -c) exec {sys.executable} "$@";; esac\n'
-                    'echo "worker refuses to start" >&2\nexit 3\n')
+    shim.write_text(
+        f'#!/bin/sh\ncase "$1" in -c) exec {sys.executable} "$@";; esac\necho "worker refuses to start" >&2\nexit 3\n'
+    )
     shim.chmod(0o755)
     tmp_path.chmod(0o755)
     with FakeOpenAI(root=Script([])) as server:

@@ -5,32 +5,41 @@ import copy
 import os
 
 import verifiers.v1 as vf
-from fake_openai import FakeOpenAI, Script, code, text
 
+from fake_openai import FakeOpenAI, Script, code, text
 from rlm_env.harness.metrics import STOP_REASONS
 
 
 async def run_episodes(server: FakeOpenAI, harness: dict, num_tasks: int = 1) -> list:
     os.environ["FAKE_API_KEY"] = "sk-fake"
-    config = vf.resolve_env_config(copy.deepcopy({
-        "taskset": {"id": "sum-numbers-rlm", "num_tasks": num_tasks},
-        "agent": {"runtime": {"type": "subprocess"}, "harness": {"id": "sum-numbers-rlm", **harness}},
-    }))
+    config = vf.resolve_env_config(
+        copy.deepcopy(
+            {
+                "taskset": {"id": "sum-numbers-rlm", "num_tasks": num_tasks},
+                "agent": {"runtime": {"type": "subprocess"}, "harness": {"id": "sum-numbers-rlm", **harness}},
+            }
+        )
+    )
     env = vf.load_environment(config)
-    ctx = vf.ModelContext(model="fake-model", client=vf.EvalClientConfig(base_url=server.base_url,
-                                                                         api_key_var="FAKE_API_KEY"))
+    ctx = vf.ModelContext(
+        model="fake-model", client=vf.EvalClientConfig(base_url=server.base_url, api_key_var="FAKE_API_KEY")
+    )
     tasks = list(env.taskset.select(vf.SelectConfig(limit=num_tasks)))
     async with env.serving():
         return [await env.run_episode(task, ctx) for task in tasks]
 
 
 def test_rlm_mode_scores_and_records_every_call_and_metric():
-    root = Script([
-        code("half = len(extra_data) // 2\n"
-             "parts = llm_batch([f'Sum these: {extra_data[:half]}', f'Sum these: {extra_data[half:]}'])\n"
-             "print(parts)"),
-        code("answer['content'] = str(sum(int(p) for p in parts))\nanswer['ready'] = True"),
-    ])
+    root = Script(
+        [
+            code(
+                "half = len(extra_data) // 2\n"
+                "parts = llm_batch([f'Sum these: {extra_data[:half]}', f'Sum these: {extra_data[half:]}'])\n"
+                "print(parts)"
+            ),
+            code("answer['content'] = str(sum(int(p) for p in parts))\nanswer['ready'] = True"),
+        ]
+    )
 
     def sub(request):
         numbers = eval(request["messages"][-1]["content"].removeprefix("Sum these: "))
@@ -50,10 +59,22 @@ def test_rlm_mode_scores_and_records_every_call_and_metric():
     assert trace.num_branches == 3  # one root conversation + one per sub-LLM call
     edges = [link.type for node in trace.nodes for link in node.semantic_parents]
     assert edges == ["subagent_call", "subagent_call"]
-    metric_names = {"root_turns", "root_prompt_tokens", "root_completion_tokens", "sub_llm_calls",
-                    "sub_llm_batches", "sub_llm_prompt_tokens", "sub_llm_completion_tokens", "sub_llm_tool_calls",
-                    "repl_calls", "repl_seconds", "repl_timeouts", "repl_restarts", "answer_chars",
-                    *(f"stop_{r}" for r in STOP_REASONS)}
+    metric_names = {
+        "root_turns",
+        "root_prompt_tokens",
+        "root_completion_tokens",
+        "sub_llm_calls",
+        "sub_llm_batches",
+        "sub_llm_prompt_tokens",
+        "sub_llm_completion_tokens",
+        "sub_llm_tool_calls",
+        "repl_calls",
+        "repl_seconds",
+        "repl_timeouts",
+        "repl_restarts",
+        "answer_chars",
+        *(f"stop_{r}" for r in STOP_REASONS),
+    }
     assert metric_names <= set(trace.metrics)
     assert trace.metrics["root_turns"] == 2 and trace.metrics["sub_llm_calls"] == 2
     assert trace.metrics["sub_llm_batches"] == 1 and trace.metrics["repl_calls"] == 2

@@ -14,21 +14,28 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI, code, text
-from synthetic_run import write_synthetic_run
-from verbatim_copy_rlm.taskset import VerbatimCopyConfig, VerbatimCopyTaskset
 
-from rlm_env.run import cli
-from rlm_env.run.html_report import _cell_view, _char_diff, build_report, read_run, report_data
+from fake_openai import FakeOpenAI, code, text
 from rlm_env.core.prompts import SUB_LLM_SYSTEM_PROMPT
 from rlm_env.repl.worker import _join
+from rlm_env.run import cli
+from rlm_env.run.html_report import _cell_view, _char_diff, build_report, read_run, report_data
+from synthetic_run import write_synthetic_run
+from verbatim_copy_rlm.taskset import VerbatimCopyConfig, VerbatimCopyTaskset
 
 ENV = "verbatim-copy-rlm"
 SHORT = {"num_examples": 2, "min_length": 50, "max_length": 90, "content_type": "words"}
 TEXTS = [task.data.text for task in VerbatimCopyTaskset(VerbatimCopyConfig(**SHORT)).load()]
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def copied(request: dict) -> str:
@@ -59,10 +66,29 @@ def ablation(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report") / "ablation"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FAKE_API_KEY", "sk-fake")
-        with FakeOpenAI(root=fake_model, sub=lambda request: text("sub reply"),
-                        is_sub=lambda request: request["messages"][0]["content"] == SUB_LLM_SYSTEM_PROMPT) as fake:
-            status = cli.main(["ablate", ENV, "-n", "2", "--env-args", json.dumps(SHORT), "--base-url", fake.base_url,
-                               "--model", "fake", "--api-key-var", "FAKE_API_KEY", "--out", str(out)])
+        with FakeOpenAI(
+            root=fake_model,
+            sub=lambda request: text("sub reply"),
+            is_sub=lambda request: request["messages"][0]["content"] == SUB_LLM_SYSTEM_PROMPT,
+        ) as fake:
+            status = cli.main(
+                [
+                    "ablate",
+                    ENV,
+                    "-n",
+                    "2",
+                    "--env-args",
+                    json.dumps(SHORT),
+                    "--base-url",
+                    fake.base_url,
+                    "--model",
+                    "fake",
+                    "--api-key-var",
+                    "FAKE_API_KEY",
+                    "--out",
+                    str(out),
+                ]
+            )
         fake.check()
     assert status == 0
     return out
@@ -84,8 +110,10 @@ def page_data(html: str) -> dict:
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip(f"Debian's chromium is not installed ({CHROMIUM}): run scripts/install_chromium.sh as root "
-                    "(./scripts/test.sh does); the report's browser tests did not run")
+        pytest.skip(
+            f"Debian's chromium is not installed ({CHROMIUM}): run scripts/install_chromium.sh as root "
+            "(./scripts/test.sh does); the report's browser tests did not run"
+        )
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync --all-packages)")
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
@@ -102,8 +130,12 @@ class Page:
         self.page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
         self.page.on("console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}"))
         # blob: is plotly.js, handed from the page to itself; anything else would be a fetch
-        self.page.on("request", lambda r: r.url.startswith(("file:", "blob:", "data:", "about:"))
-                     or self.problems.append(f"fetched {r.url}"))
+        self.page.on(
+            "request",
+            lambda r: (
+                r.url.startswith(("file:", "blob:", "data:", "about:")) or self.problems.append(f"fetched {r.url}")
+            ),
+        )
         self.page.goto(path.resolve().as_uri() + view)
 
     def texts(self, selector: str) -> list[str]:
@@ -198,9 +230,13 @@ def test_a_damaged_run_is_reported_in_the_page_and_the_rest_rendered(ablation, b
     call with a child (depth 2)."""
     folder = copy_run(ablation, "rlm", tmp_path / "damaged")
     lines = (folder / "results.jsonl").read_text().splitlines()
-    hostile = json.loads(lines[0]) | {"index": 7, "answer": "<img src=x onerror=\"window.pwned=1\"></script><b>"}
-    hostile["sub_llm_calls"][0] |= {"depth": 1, "children": [{"index": 0, "depth": 2, "prompt": "grandchild prompt",
-                                                              "reply": "grandchild reply", "request_ids": []}]}
+    hostile = json.loads(lines[0]) | {"index": 7, "answer": '<img src=x onerror="window.pwned=1"></script><b>'}
+    hostile["sub_llm_calls"][0] |= {
+        "depth": 1,
+        "children": [
+            {"index": 0, "depth": 2, "prompt": "grandchild prompt", "reply": "grandchild reply", "request_ids": []}
+        ],
+    }
     lines[1:1] = ["{not json", json.dumps(hostile)]
     (folder / "results.jsonl").write_text("\n".join(lines) + '\n{"index": 9, "task_')
     assert run(capsys, "report", folder)[0] == 0
@@ -287,14 +323,29 @@ def test_learnability_figures_show_when_the_summary_has_them(ablation, tmp_path)
     shutil.copytree(ablation, folder)
     for number, mode in enumerate(("standard", "rlm", "rlm-tips")):
         summary = json.loads((folder / mode / "summary.json").read_text())
-        summary["learnability"] = {"k": 2, "pass_at_1": 0.25 * number, "pass_at_k": 0.5, "learnable_share": 0.125,
-                                   "within_task_reward_std": 0.3, "llm_batch_share": 0.75, "answer_ready_share": 1.0}
+        summary["learnability"] = {
+            "k": 2,
+            "pass_at_1": 0.25 * number,
+            "pass_at_k": 0.5,
+            "learnable_share": 0.125,
+            "within_task_reward_std": 0.3,
+            "llm_batch_share": 0.75,
+            "answer_ready_share": 1.0,
+        }
         (folder / mode / "summary.json").write_text(json.dumps(summary))
     html = build_report(folder)
     assert "<th>pass@1</th>" in html and "<th>learnable share</th>" in html
     row = re.search(r'<tr data-mode="rlm-tips">(.*?)</tr>', html, re.DOTALL).group(1)
-    assert re.findall(r"<td>([^<]*)</td>", row)[1:9] == ["2", "0.500", "0.500", "0.125", "0.300", "0.750", "1.000",
-                                                          "220"]
+    assert re.findall(r"<td>([^<]*)</td>", row)[1:9] == [
+        "2",
+        "0.500",
+        "0.500",
+        "0.125",
+        "0.300",
+        "0.750",
+        "1.000",
+        "220",
+    ]
     chart = next(c for c in page_data(html)["charts"] if c["id"] == "learnability")
     assert [trace["name"] for trace in chart["data"]] == ["pass@1", "pass@2", "learnable share"]
     assert chart["data"][0]["y"] == [0.0, 0.25, 0.5]

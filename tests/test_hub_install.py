@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI, code
 
+from fake_openai import FakeOpenAI, code
 from rlm_env.harness.compat import verifiers_version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,20 +50,57 @@ def test_environment_installs_from_wheels_alone_and_scores_a_rollout(tmp_path):
     run(["uv", "venv", "--python", sys.executable, str(venv)], cwd=tmp_path)
     python = venv / "bin" / "python"
     # The same verifiers as this test run, so each CI job checks the install on its own version.
-    run(["uv", "pip", "install", "--python", str(python), "--find-links", str(wheels), "--prerelease", "if-necessary-or-explicit",
-         ENV_ID, f"verifiers=={verifiers_version()}"], cwd=tmp_path)
+    run(
+        [
+            "uv",
+            "pip",
+            "install",
+            "--python",
+            str(python),
+            "--find-links",
+            str(wheels),
+            "--prerelease",
+            "if-necessary-or-explicit",
+            ENV_ID,
+            f"verifiers=={verifiers_version()}",
+        ],
+        cwd=tmp_path,
+    )
 
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "VIRTUAL_ENV", "UV_"))}
-    where = run([str(python), "-c", "import rlm_env, verbatim_copy_rlm; print(rlm_env.__file__)"],
-                cwd=tmp_path, env=env).stdout
+    where = run(
+        [str(python), "-c", "import rlm_env, verbatim_copy_rlm; print(rlm_env.__file__)"], cwd=tmp_path, env=env
+    ).stdout
     assert str(venv) in where and str(ROOT) not in where, where
 
     outputs = tmp_path / "outputs"
     with FakeOpenAI(root=copy_the_text) as server:
-        run([str(venv / "bin" / "vf-eval"), ENV_ID, "--env.agent.runtime.type", "subprocess",
-             "-m", "fake-model", "--client.base-url", server.base_url, "--client.api-key-var", "FAKE_API_KEY",
-             "-n", "1", "-r", "1", "-c", "1", "--no-push", "--no-rich", "-o", str(outputs)],
-            cwd=tmp_path, env={**env, "FAKE_API_KEY": "sk-fake"})
+        run(
+            [
+                str(venv / "bin" / "vf-eval"),
+                ENV_ID,
+                "--env.agent.runtime.type",
+                "subprocess",
+                "-m",
+                "fake-model",
+                "--client.base-url",
+                server.base_url,
+                "--client.api-key-var",
+                "FAKE_API_KEY",
+                "-n",
+                "1",
+                "-r",
+                "1",
+                "-c",
+                "1",
+                "--no-push",
+                "--no-rich",
+                "-o",
+                str(outputs),
+            ],
+            cwd=tmp_path,
+            env={**env, "FAKE_API_KEY": "sk-fake"},
+        )
     server.check()
     [traces_file] = outputs.rglob("traces.jsonl")
     [episode] = [json.loads(line) for line in traces_file.read_text().splitlines() if line.strip()]

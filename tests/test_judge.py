@@ -4,9 +4,9 @@ verdicts; every failure is a JudgeError (never a 0), and a reply that came back 
 import asyncio
 
 import pytest
-from fake_openai import Error, FakeOpenAI, Script, text
 from pydantic import ValidationError
 
+from fake_openai import Error, FakeOpenAI, Script, text
 from rlm_env.scoring.judge import JudgeConfig, JudgeError, YesNoJudge, judge_view, judged, parse_yes_no
 
 
@@ -22,17 +22,33 @@ class RecordingTrace:
 
 def judge_with(server: FakeOpenAI, monkeypatch, **config) -> YesNoJudge:
     monkeypatch.setenv("FAKE_JUDGE_KEY", "sk-judge")
-    return YesNoJudge(JudgeConfig(**{"model": "judge-model", "base_url": server.base_url,
-                                     "api_key_var": "FAKE_JUDGE_KEY", "max_retries": 0, **config}))
+    return YesNoJudge(
+        JudgeConfig(
+            **{
+                "model": "judge-model",
+                "base_url": server.base_url,
+                "api_key_var": "FAKE_JUDGE_KEY",
+                "max_retries": 0,
+                **config,
+            }
+        )
+    )
 
 
 def verdict(judge: YesNoJudge, response: str = "Lagosta (Lastovo)", trace=None):
     return asyncio.run(judge.judge("Which island gained representation?", "Lagosta island", response, trace=trace))
 
 
-@pytest.mark.parametrize("reply, correct", [("yes", True), ("Yes.", True), ("no", False),
-                                            ("No, the response names a different island.", False),
-                                            ("<think>it says yes? no...</think>\nyes", True)])
+@pytest.mark.parametrize(
+    "reply, correct",
+    [
+        ("yes", True),
+        ("Yes.", True),
+        ("no", False),
+        ("No, the response names a different island.", False),
+        ("<think>it says yes? no...</think>\nyes", True),
+    ],
+)
 def test_yes_and_no_verdicts_through_vf_judge(monkeypatch, reply, correct):
     script = Script([text(reply)])
     trace = RecordingTrace()
@@ -52,8 +68,10 @@ def test_yes_and_no_verdicts_through_vf_judge(monkeypatch, reply, correct):
     assert call["request"]["messages"] == [{"role": "user", "content": result.prompt}]
 
 
-@pytest.mark.parametrize("reply", ["I cannot tell.", "", "maybe", "yes and no", "Yes. Well, no.",
-                                   "<think>yes</think>", "<think>the answer is yes"])
+@pytest.mark.parametrize(
+    "reply",
+    ["I cannot tell.", "", "maybe", "yes and no", "Yes. Well, no.", "<think>yes</think>", "<think>the answer is yes"],
+)
 def test_a_reply_with_neither_or_both_is_a_judge_error_and_still_recorded(monkeypatch, reply):
     trace = RecordingTrace()
     with FakeOpenAI(root=Script([text(reply)])) as server:
@@ -112,23 +130,39 @@ def test_prompt_rendering_and_validation():
         JudgeConfig(prompt="Q={question} A={answer}")
 
 
-@pytest.mark.parametrize("reply, expected", [("YES", True), ("no.", False), ("Answer: yes", True),
-                                             ("The response matches, so yes", True), ("No", False),
-                                             ("reasoning about yes</think>\nno", False),
-                                             ("yes and no", None), ("no, yes", None), ("unsure", None),
-                                             ("nobody knows", None), ("yesterday", None), ("", None),
-                                             ("<think>yes</think>", None), ("<think>yes", None)])
+@pytest.mark.parametrize(
+    "reply, expected",
+    [
+        ("YES", True),
+        ("no.", False),
+        ("Answer: yes", True),
+        ("The response matches, so yes", True),
+        ("No", False),
+        ("reasoning about yes</think>\nno", False),
+        ("yes and no", None),
+        ("no, yes", None),
+        ("unsure", None),
+        ("nobody knows", None),
+        ("yesterday", None),
+        ("", None),
+        ("<think>yes</think>", None),
+        ("<think>yes", None),
+    ],
+)
 def test_parse_yes_no_is_strict(reply, expected):
     assert parse_yes_no(reply) is expected
 
 
-@pytest.mark.parametrize("response, view", [
-    ("  Lagosta island \n", "Lagosta island"),
-    ("<think>maybe Vis?</think>\n\nLagosta", "Lagosta"),
-    ("I searched a lot. The answer: \\boxed{Lagosta island}.", "Lagosta island"),
-    ("<think>\\boxed{Vis}</think> \\boxed{ Lagosta }", "Lagosta"),
-    ("<think>never finished \\boxed{Vis}", ""),
-])
+@pytest.mark.parametrize(
+    "response, view",
+    [
+        ("  Lagosta island \n", "Lagosta island"),
+        ("<think>maybe Vis?</think>\n\nLagosta", "Lagosta"),
+        ("I searched a lot. The answer: \\boxed{Lagosta island}.", "Lagosta island"),
+        ("<think>\\boxed{Vis}</think> \\boxed{ Lagosta }", "Lagosta"),
+        ("<think>never finished \\boxed{Vis}", ""),
+    ],
+)
 def test_the_judge_sees_the_final_answer_only(response, view):
     assert judge_view(response) == view
 
@@ -138,10 +172,26 @@ def test_judged_sends_the_view_and_skips_empty_answers(monkeypatch):
     trace = RecordingTrace()
     with FakeOpenAI(root=script) as server:
         monkeypatch.setenv("FAKE_JUDGE_KEY", "sk-judge")
-        config = JudgeConfig(model="judge-model", base_url=server.base_url, api_key_var="FAKE_JUDGE_KEY",
-                             max_retries=0, prompt="Q={question}|A={answer}|R={response}")
-        assert asyncio.run(judged(config, "Which?", "Lagosta", "<think>x</think> \\boxed{Lagosta}\n", trace,
-                                  reward_name="oolong_score")) == 1.0
+        config = JudgeConfig(
+            model="judge-model",
+            base_url=server.base_url,
+            api_key_var="FAKE_JUDGE_KEY",
+            max_retries=0,
+            prompt="Q={question}|A={answer}|R={response}",
+        )
+        assert (
+            asyncio.run(
+                judged(
+                    config,
+                    "Which?",
+                    "Lagosta",
+                    "<think>x</think> \\boxed{Lagosta}\n",
+                    trace,
+                    reward_name="oolong_score",
+                )
+            )
+            == 1.0
+        )
         assert asyncio.run(judged(config, "Which?", "Lagosta", "<think>no answer</think>  ", trace)) == 0.0
     server.check()
     assert [r["messages"][0]["content"] for r in script.requests] == ["Q=Which?|A=Lagosta|R=Lagosta"]

@@ -30,8 +30,12 @@ def rlm_env_imports(path: Path) -> list[tuple[str, list[str], int]]:
     """(module, imported names, line) for every import of rlm_env in a file, nested ones included."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and \
-                node.module.split(".")[0] == "rlm_env":
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module
+            and node.module.split(".")[0] == "rlm_env"
+        ):
             found.append((node.module, [alias.name for alias in node.names], node.lineno))
         elif isinstance(node, ast.Import):
             found += [(alias.name, [], node.lineno) for alias in node.names if alias.name.split(".")[0] == "rlm_env"]
@@ -77,8 +81,9 @@ def test_data_flows_one_way_between_layers(path):
     for module, names, line in rlm_env_imports(path):
         target = module.split(".")[1] if "." in module else None
         assert target is not None, f"{path.relative_to(ROOT)}:{line} imports the top-level rlm_env from inside a layer"
-        assert target == layer or target in ALLOWED[layer], \
+        assert target == layer or target in ALLOWED[layer], (
             f"{path.relative_to(ROOT)}:{line} ({layer}) imports {module}: {layer} may use only {sorted(ALLOWED[layer])}"
+        )
 
 
 def test_the_core_does_not_import_the_scoring_kit():

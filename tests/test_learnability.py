@@ -7,26 +7,44 @@ import pytest
 from rlm_env.run.report import ablation_chart, ablation_markdown, learnability_rows
 from rlm_env.run.results import RunWriter, pass_at_k, read_records, read_summary, summarize
 
-LEARNABILITY_KEYS = {"k", "pass_at_1", "pass_at_k", "learnable_share", "within_task_reward_std",
-                     "llm_batch_share", "answer_ready_share"}
+LEARNABILITY_KEYS = {
+    "k",
+    "pass_at_1",
+    "pass_at_k",
+    "learnable_share",
+    "within_task_reward_std",
+    "llm_batch_share",
+    "answer_ready_share",
+}
 
 
 def record(index: int, task: int, reward: float | None, stop: str = "max_turns", batches: int = 0) -> dict:
-    return {"index": index, "task_id": f"t{task}", "task_index": task, "rollout": 0, "ok": reward is not None,
-            "reward": reward, "stop_reason": stop if reward is not None else "provider_error", "seconds": 1.0,
-            "errors": [] if reward is not None else [{"type": "ProviderError", "message": "x"}],
-            "metrics": {"sub_llm_batches": float(batches), "root_turns": 1.0}}
+    return {
+        "index": index,
+        "task_id": f"t{task}",
+        "task_index": task,
+        "rollout": 0,
+        "ok": reward is not None,
+        "reward": reward,
+        "stop_reason": stop if reward is not None else "provider_error",
+        "seconds": 1.0,
+        "errors": [] if reward is not None else [{"type": "ProviderError", "message": "x"}],
+        "metrics": {"sub_llm_batches": float(batches), "root_turns": 1.0},
+    }
 
 
-def write_run(folder, rewards_by_task: list[list], mode: str = "rlm", stops: dict | None = None,
-              batches: dict | None = None) -> dict:
+def write_run(
+    folder, rewards_by_task: list[list], mode: str = "rlm", stops: dict | None = None, batches: dict | None = None
+) -> dict:
     """A run folder as `rlm-env eval` leaves it: records appended one by one, then summary.json.
     `stops` and `batches` map a rollout's index to its stop reason and llm_batch calls."""
     writer = RunWriter(folder, {"env_id": "env-x", "mode": mode, "model": "m", "pass_threshold": 1.0})
     index = 0
     for task, rewards in enumerate(rewards_by_task):
         for reward in rewards:
-            writer.add(record(index, task, reward, (stops or {}).get(index, "max_turns"), (batches or {}).get(index, 0)))
+            writer.add(
+                record(index, task, reward, (stops or {}).get(index, "max_turns"), (batches or {}).get(index, 0))
+            )
             index += 1
     writer.finish(run_seconds=1.0)
     assert len(read_records(folder)) == index
@@ -50,8 +68,12 @@ def test_run_folder_with_four_rollouts_per_task(tmp_path):
         [0.0, 0.0, 0.0, 0.0],  # all fail: nothing to learn
         [0.5, 0.0, 1.0, None],  # one failed rollout: 3 scored, 1 passes (0.5 < threshold 1.0)
     ]
-    summary = write_run(tmp_path / "run", rewards, stops={0: "answer_ready", 4: "answer_ready", 14: "answer_ready"},
-                        batches={0: 2, 1: 1, 9: 3})
+    summary = write_run(
+        tmp_path / "run",
+        rewards,
+        stops={0: "answer_ready", 4: "answer_ready", 14: "answer_ready"},
+        batches={0: 2, 1: 1, 9: 3},
+    )
     learn = summary["learnability"]
     assert set(learn) == LEARNABILITY_KEYS and summary["pass_threshold"] == 1.0
     assert learn["k"] == 4
@@ -87,12 +109,14 @@ def test_one_rollout_per_task_has_no_pass_at_k(tmp_path):
 
 def test_ablation_table_and_chart_show_the_learning_signal(tmp_path):
     standard = write_run(tmp_path / "standard", [[1.0, 0.0], [0.0, 0.0]], mode="standard")
-    rlm = write_run(tmp_path / "rlm", [[1.0, 1.0], [1.0, 0.0]], mode="rlm", stops={0: "answer_ready"},
-                    batches={0: 1, 1: 1})
+    rlm = write_run(
+        tmp_path / "rlm", [[1.0, 1.0], [1.0, 0.0]], mode="rlm", stops={0: "answer_ready"}, batches={0: 1, 1: 1}
+    )
     table = ablation_markdown({"standard": standard, "rlm": rlm})
     assert "K = 2 rollout(s) per task; a rollout passes when its reward >= 1" in table
-    assert ("| mode | pass@1 | pass@2 | learnable tasks | within-task std | llm_batch | answer ready | "
-            "stop reasons |") in table
+    assert (
+        "| mode | pass@1 | pass@2 | learnable tasks | within-task std | llm_batch | answer ready | stop reasons |"
+    ) in table
     assert "| standard | 0.250 | 0.500 | 50% | 0.250 | 0% | 0% | max_turns 4 |" in table
     assert "| rlm | 0.750 | 1.000 | 50% | 0.250 | 50% | 25% | max_turns 3, answer_ready 1 |" in table
     assert ("pass@2", "0.500") in learnability_rows(standard)

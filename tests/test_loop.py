@@ -6,21 +6,26 @@ import pytest
 
 from conftest import run
 from fake_openai import Delay, Error, FakeOpenAI, Script, code, text, tool_call
-
 from rlm_env.core.client import ChatClient
 from rlm_env.core.loop import Budgets, ProtocolConfig, run_chat_loop, run_rlm_loop
 from rlm_env.core.parsing import extract_code
 from rlm_env.core.prompts import PROSE_REMINDER
-from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession
 from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
 from rlm_env.core.tools import Tool, ToolError
+from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession
 
 FINISH = "answer['content'] = 'done'\nanswer['ready'] = True"
 
 
-async def rlm(server: FakeOpenAI, extra_data=None, budgets: Budgets | None = None,
-              sub: SubLLMConfig | None = None, tools=None, cell_timeout_s: float = 30,
-              protocol: ProtocolConfig | None = None):
+async def rlm(
+    server: FakeOpenAI,
+    extra_data=None,
+    budgets: Budgets | None = None,
+    sub: SubLLMConfig | None = None,
+    tools=None,
+    cell_timeout_s: float = 30,
+    protocol: ProtocolConfig | None = None,
+):
     client = ChatClient(server.base_url, "test-key", "fake-model", max_retries=0)
     pool = SubLLMPool(client, sub or SubLLMConfig(), tools, (budgets or Budgets()).max_sub_llm_calls)
     repl = ReplSession(LocalSandbox(), ReplConfig(cell_timeout_s=cell_timeout_s), llm_batch=pool.batch)
@@ -77,12 +82,15 @@ def test_wall_time_budget_stops_the_rollout():
     assert result.stop_reason == "max_wall_time" and result.wall_seconds < 4
 
 
-@pytest.mark.parametrize("message", [
-    "This model's maximum context length is 8192 tokens, your prompt has 9000",  # vLLM / OpenAI
-    'upstream 400: {"error":{"code":400,"message":"request (18769 tokens) exceeds the available context size '
-    '(8192 tokens), try increasing it","type":"exceed_context_size_error"}}',  # llama.cpp via the interception
-    "Prompt length (9000) exceeds maximum context length (8192).",  # verifiers' train client pre-flight
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "This model's maximum context length is 8192 tokens, your prompt has 9000",  # vLLM / OpenAI
+        'upstream 400: {"error":{"code":400,"message":"request (18769 tokens) exceeds the available context size '
+        '(8192 tokens), try increasing it","type":"exceed_context_size_error"}}',  # llama.cpp via the interception
+        "Prompt length (9000) exceeds maximum context length (8192).",  # verifiers' train client pre-flight
+    ],
+)
 def test_context_overflow_is_a_stop_reason_not_a_crash(message):
     root = Script([Error(400, message)])
     with FakeOpenAI(root=root) as server:
@@ -106,13 +114,15 @@ def test_near_context_limit_warns_once():
 
 
 def test_model_mistakes_become_text_for_the_model():
-    root = Script([
-        tool_call("python", "{not json"),
-        tool_call("search", {"query": "x"}),
-        tool_call("python", {"source": "1"}),
-        text("I think the answer is probably 42."),
-        code(FINISH),
-    ])
+    root = Script(
+        [
+            tool_call("python", "{not json"),
+            tool_call("search", {"query": "x"}),
+            tool_call("python", {"source": "1"}),
+            text("I think the answer is probably 42."),
+            code(FINISH),
+        ]
+    )
     with FakeOpenAI(root=root) as server:
         result, _, _ = run(rlm(server))
     server.check()
@@ -125,7 +135,12 @@ def test_model_mistakes_become_text_for_the_model():
 
 
 def test_unfenced_and_fenced_code_replies_are_run():
-    root = Script([text("total = 20 + 22\nprint(total)"), text("Now:\n```python\nanswer['content'] = str(total)\nanswer['ready'] = True\n```")])
+    root = Script(
+        [
+            text("total = 20 + 22\nprint(total)"),
+            text("Now:\n```python\nanswer['content'] = str(total)\nanswer['ready'] = True\n```"),
+        ]
+    )
     with FakeOpenAI(root=root) as server:
         result, _, _ = run(rlm(server))
     server.check()
@@ -143,8 +158,12 @@ def test_extract_code_leaves_prose_alone():
 
 
 def test_llm_batch_runs_sub_llm_calls_concurrently_with_a_cap():
-    sub = lambda request: Delay(0.5, text(f"reply to {request['messages'][-1]['content']}"))
-    root = Script([code("r = llm_batch([f'q{i}' for i in range(8)])\nanswer['content'] = '|'.join(r)\nanswer['ready'] = True")])
+    def sub(request):
+        return Delay(0.5, text(f"reply to {request['messages'][-1]['content']}"))
+
+    root = Script(
+        [code("r = llm_batch([f'q{i}' for i in range(8)])\nanswer['content'] = '|'.join(r)\nanswer['ready'] = True")]
+    )
     with FakeOpenAI(root=root, sub=sub) as server:
         result, pool, _ = run(rlm(server, sub=SubLLMConfig(max_concurrency=4)))
         peak = server.max_in_flight
@@ -159,8 +178,16 @@ def test_sub_llm_timeout_and_provider_500_become_strings():
         prompt = request["messages"][-1]["content"]
         return {"slow": Delay(3, text("late")), "broken": Error(500, "boom"), "fine": text("ok")}[prompt]
 
-    root = Script([code("r = llm_batch(['slow', 'broken', 'fine'])\nanswer['content'] = json.dumps(r)\nanswer['ready'] = True"
-                        .replace("json.dumps", "__import__('json').dumps"))])
+    root = Script(
+        [
+            code(
+                (
+                    "r = llm_batch(['slow', 'broken', 'fine'])\nanswer['content'] = json.dumps(r)\n"
+                    "answer['ready'] = True"
+                ).replace("json.dumps", "__import__('json').dumps")
+            )
+        ]
+    )
     with FakeOpenAI(root=root, sub=sub) as server:
         result, pool, _ = run(rlm(server, sub=SubLLMConfig(timeout_s=1)))
     slow, broken, fine = json.loads(result.answer)
@@ -216,7 +243,9 @@ def test_chat_loop_runs_tools_then_completes():
     async def add(a: int, b: int) -> str:
         return str(a + b)
 
-    tool = Tool("add", "Add.", {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}, add)
+    tool = Tool(
+        "add", "Add.", {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}, add
+    )
     root = Script([tool_call("add", {"a": 2, "b": 3}), text("It is 5.")])
 
     async def scenario(server):
@@ -232,7 +261,10 @@ def test_chat_loop_runs_tools_then_completes():
 
 
 def test_tool_calls_written_as_json_text_are_run():
-    reply = '```json\n{"name": "python", "arguments": {"code": "answer[\'content\'] = \'7\'\\nanswer[\'ready\'] = True"}}\n```'
+    reply = (
+        '```json\n{"name": "python", "arguments": '
+        "{\"code\": \"answer['content'] = '7'\\nanswer['ready'] = True\"}}\n```"
+    )
     with FakeOpenAI(root=Script([text(reply)])) as server:
         result, _, _ = run(rlm(server))
     server.check()

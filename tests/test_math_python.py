@@ -9,25 +9,70 @@ from pathlib import Path
 
 import datasets
 import pytest
-from conftest import hub_unreachable_error, run_env
-from fake_openai import FakeOpenAI, code, text
-from math_python_rlm.taskset import PACKAGES, TIPS, MathPythonConfig, MathPythonData, MathPythonTask, MathPythonTaskset
 from pydantic import ValidationError
 
 import rlm_env.scoring.math_check as scoring
-from rlm_env.data import DatasetUnavailable
+from conftest import hub_unreachable_error, run_env
+from fake_openai import FakeOpenAI, code, text
+from math_python_rlm.taskset import PACKAGES, TIPS, MathPythonConfig, MathPythonData, MathPythonTask, MathPythonTaskset
 from rlm_env import RolloutInfo
+from rlm_env.data import DatasetUnavailable
 from rlm_env.scoring import VerifierError, extract_boxed, verify_math
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "intellect3_math.sample.jsonl"
 # The gold answers of the 50 real INTELLECT-3-RL math rows in shared/data (section 2 of its README),
 # exactly as stored: some keep doubled backslashes (two characters in the value).
 REAL_GOLDS = [
-    '388', ' 2 \\\\mid n ', '15', '1', '50\\\\mathrm{C}', '799', '3.49\\\\,', '\\\\frac{2}{5}', '80', '10', '54',
-    '16.67', '96', '4', '2', '2', '25', '19958400', '41', '30^\\\\circ', '17', '216695', '32', '68', '461', '9089',
-    '9/35', '32', '120.75280458176904', '15', '984321', '21', '95.68', '6', '2', '75', '(1-t+t^2)^2', '1009',
-    '\\\\frac{6}{5}', '5\\\\sqrt{23}', '21.333\\\\%', '5.5', '664', 'fishing', '288', '91', '0.04', '2^{1997}>5^{850}',
-    '16', '77500',
+    "388",
+    " 2 \\\\mid n ",
+    "15",
+    "1",
+    "50\\\\mathrm{C}",
+    "799",
+    "3.49\\\\,",
+    "\\\\frac{2}{5}",
+    "80",
+    "10",
+    "54",
+    "16.67",
+    "96",
+    "4",
+    "2",
+    "2",
+    "25",
+    "19958400",
+    "41",
+    "30^\\\\circ",
+    "17",
+    "216695",
+    "32",
+    "68",
+    "461",
+    "9089",
+    "9/35",
+    "32",
+    "120.75280458176904",
+    "15",
+    "984321",
+    "21",
+    "95.68",
+    "6",
+    "2",
+    "75",
+    "(1-t+t^2)^2",
+    "1009",
+    "\\\\frac{6}{5}",
+    "5\\\\sqrt{23}",
+    "21.333\\\\%",
+    "5.5",
+    "664",
+    "fishing",
+    "288",
+    "91",
+    "0.04",
+    "2^{1997}>5^{850}",
+    "16",
+    "77500",
 ]
 ADVERSARIAL = "\\boxed{" + "1+" * 500_000 + "1}"  # 1 MB: sympy needs minutes for it
 
@@ -47,8 +92,9 @@ class HandTrace:
 
 
 def score(gold: str, reply: str, mode: str | None = "standard", timeout_s: float = 10.0) -> tuple[float, dict]:
-    task = MathPythonTask(MathPythonData(prompt="q", answer=gold, source="test"),
-                          MathPythonTask.config_type()(verify_timeout_s=timeout_s))
+    task = MathPythonTask(
+        MathPythonData(prompt="q", answer=gold, source="test"), MathPythonTask.config_type()(verify_timeout_s=timeout_s)
+    )
     trace = HandTrace(reply, mode)
     reward = asyncio.run(task.correct_answer(trace))
     return reward, {**trace.metrics, "answer_parsed": asyncio.run(task.answer_parsed(trace))}
@@ -56,22 +102,42 @@ def score(gold: str, reply: str, mode: str | None = "standard", timeout_s: float
 
 # --- scoring --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("answer, gold", [
-    (r"\frac{1}{2}", "0.5"), ("0.5", r"\frac{1}{2}"), (r"2\sqrt{2}", r"\sqrt{8}"),
-    ("[1, 2)", "[1,2)"), (r"(0, \infty)", r"(0,\infty)"), (r"\{3, 1, 2\}", r"\{1,2,3\}"),
-    ("1, 2, 3", r"\{1,2,3\}"), ("x = 5", "5"), (r"(t^2-t+1)^2", "(1-t+t^2)^2"),
-    (r"50\mathrm{C}", "50\\\\mathrm{C}"), ("0.4", "\\\\frac{2}{5}"), ("3.49", "3.49\\\\,"),
-    (r"\sqrt{575}", "5\\\\sqrt{23}"), ("279/428", r"$\frac{279}{428}$"),
-])
+
+@pytest.mark.parametrize(
+    "answer, gold",
+    [
+        (r"\frac{1}{2}", "0.5"),
+        ("0.5", r"\frac{1}{2}"),
+        (r"2\sqrt{2}", r"\sqrt{8}"),
+        ("[1, 2)", "[1,2)"),
+        (r"(0, \infty)", r"(0,\infty)"),
+        (r"\{3, 1, 2\}", r"\{1,2,3\}"),
+        ("1, 2, 3", r"\{1,2,3\}"),
+        ("x = 5", "5"),
+        (r"(t^2-t+1)^2", "(1-t+t^2)^2"),
+        (r"50\mathrm{C}", "50\\\\mathrm{C}"),
+        ("0.4", "\\\\frac{2}{5}"),
+        ("3.49", "3.49\\\\,"),
+        (r"\sqrt{575}", "5\\\\sqrt{23}"),
+        ("279/428", r"$\frac{279}{428}$"),
+    ],
+)
 def test_equivalent_forms_verify(answer, gold):
     result = verify_math(answer, gold)
     assert result.correct and not result.timed_out
 
 
-@pytest.mark.parametrize("answer, gold", [
-    (r"\frac{1}{3}", "0.5"), ("(1, 2]", "[1,2)"), (r"\{1,2\}", r"\{1,2,3\}"), ("389", "388"),
-    ("fish", "fishing"), ("", "388"),
-])
+@pytest.mark.parametrize(
+    "answer, gold",
+    [
+        (r"\frac{1}{3}", "0.5"),
+        ("(1, 2]", "[1,2)"),
+        (r"\{1,2\}", r"\{1,2,3\}"),
+        ("389", "388"),
+        ("fish", "fishing"),
+        ("", "388"),
+    ],
+)
 def test_wrong_answers_do_not_verify(answer, gold):
     assert not verify_math(answer, gold).correct
 
@@ -84,18 +150,21 @@ def test_real_sample_golds_score_one_against_themselves_boxed_and_bare():
     assert [g for g in REAL_GOLDS if score(g, g, mode="rlm")[0] != 1.0] == []
 
 
-@pytest.mark.parametrize("reply, reward", [
-    ("The answer is 0.5.", 1.0),  # no box: the whole reply goes to math_verify, as in the article's baseline
-    ("0.5", 1.0),
-    ("<think>maybe 0.4</think>\nThe answer is $\\frac{1}{2}$.", 1.0),
-    ("I computed 3 and then 0.5", 0.0),  # read as one (wrong) expression
-    # math_verify reads an unboxed reply's final answer-like expression: naming several values scores
-    # as if the last one were the answer, never better than committing to it
-    ("It is 0.4 or 0.5.", 1.0),
-    ("It is 0.5 or 0.4.", 0.0),
-    ("The answer is 0.4.", 0.0),
-    ("So \\boxed{0.4}, not 0.5", 0.0),  # a box, when there is one, is the answer
-])
+@pytest.mark.parametrize(
+    "reply, reward",
+    [
+        ("The answer is 0.5.", 1.0),  # no box: the whole reply goes to math_verify, as in the article's baseline
+        ("0.5", 1.0),
+        ("<think>maybe 0.4</think>\nThe answer is $\\frac{1}{2}$.", 1.0),
+        ("I computed 3 and then 0.5", 0.0),  # read as one (wrong) expression
+        # math_verify reads an unboxed reply's final answer-like expression: naming several values scores
+        # as if the last one were the answer, never better than committing to it
+        ("It is 0.4 or 0.5.", 1.0),
+        ("It is 0.5 or 0.4.", 0.0),
+        ("The answer is 0.4.", 0.0),
+        ("So \\boxed{0.4}, not 0.5", 0.0),  # a box, when there is one, is the answer
+    ],
+)
 def test_standard_mode_unboxed_reply_goes_whole_to_math_verify(reply, reward):
     assert score("0.5", reply)[0] == reward
     assert score("0.5", reply)[1]["answer_parsed"] == 1.0
@@ -108,14 +177,18 @@ def test_unclosed_reasoning_is_no_answer_and_a_bad_gold_still_raises_unboxed():
 
 
 def test_final_answer_rules_per_mode():
-    assert score("0.5", r"It is \boxed{\frac{1}{2}}.") == (1.0, {"verify_seconds": pytest.approx(0, abs=5),
-                                                                 "verify_timed_out": 0.0, "answer_parsed": 1.0})
+    assert score("0.5", r"It is \boxed{\frac{1}{2}}.") == (
+        1.0,
+        {"verify_seconds": pytest.approx(0, abs=5), "verify_timed_out": 0.0, "answer_parsed": 1.0},
+    )
     assert score("0.5", "0.5", mode=None)[0] == 0.0  # another harness: box required
     assert score("0.5", "0.5", mode="rlm")[0] == 1.0  # RLM: answer["content"] may be bare
     assert score("0.5", r"\boxed{0.5}", mode="rlm")[0] == 1.0
     for empty, mode in [("", "rlm"), ("   ", "rlm"), (r"\boxed{}", "standard"), (r"\boxed{ }", "rlm")]:
-        assert score("0.5", empty, mode=mode) == (0.0, {"verify_seconds": 0.0, "verify_timed_out": 0.0,
-                                                        "answer_parsed": 0.0})
+        assert score("0.5", empty, mode=mode) == (
+            0.0,
+            {"verify_seconds": 0.0, "verify_timed_out": 0.0, "answer_parsed": 0.0},
+        )
 
 
 @pytest.mark.parametrize("mode", ["standard", "rlm"])
@@ -163,9 +236,15 @@ DIFFICULTY = [0.0, 0.125, 0.5, None, 0.875, 1.0, 0.25, 0.625]
 @pytest.fixture
 def hub_file(tmp_path) -> str:
     """A local parquet file with INTELLECT-3-RL math's column layout."""
-    rows = [{"question": f"Question {i}?", "answer": gold, "avg@8_qwen3_4b_thinking_2507": 1.0,
-             "avg@8_qwen3_4b_instruct_2507": difficulty}
-            for i, (gold, difficulty) in enumerate(zip(REAL_GOLDS, DIFFICULTY))]
+    rows = [
+        {
+            "question": f"Question {i}?",
+            "answer": gold,
+            "avg@8_qwen3_4b_thinking_2507": 1.0,
+            "avg@8_qwen3_4b_instruct_2507": difficulty,
+        }
+        for i, (gold, difficulty) in enumerate(zip(REAL_GOLDS, DIFFICULTY))
+    ]
     path = tmp_path / "math.parquet"
     datasets.Dataset.from_list(rows).to_parquet(str(path))
     return str(path)
@@ -198,14 +277,17 @@ def test_difficulty_filter_and_shuffle(hub_file):
         ids(difficulty_column="avg@8_nope", min_avg_reward=0.5)
 
 
-@pytest.mark.parametrize("bad, fix", [
-    ({"min_avg_reward": 0.8, "max_avg_reward": 0.2}, "swap or widen them"),
-    ({"max_avg_reward": 1.5}, "less than or equal to 1"),
-    ({"source": "offline", "min_avg_reward": 0.5}, "drop min_avg_reward/max_avg_reward"),
-    ({"source": "offline", "num_examples": None}, "set num_examples"),
-    ({"offline_datasets": ["chess"]}, "'gsm_symbolic', 'simple_equations'"),
-    ({"task": {"verify_timeout_s": 0}}, "greater than 0"),
-])
+@pytest.mark.parametrize(
+    "bad, fix",
+    [
+        ({"min_avg_reward": 0.8, "max_avg_reward": 0.2}, "swap or widen them"),
+        ({"max_avg_reward": 1.5}, "less than or equal to 1"),
+        ({"source": "offline", "min_avg_reward": 0.5}, "drop min_avg_reward/max_avg_reward"),
+        ({"source": "offline", "num_examples": None}, "set num_examples"),
+        ({"offline_datasets": ["chess"]}, "'gsm_symbolic', 'simple_equations'"),
+        ({"task": {"verify_timeout_s": 0}}, "greater than 0"),
+    ],
+)
 def test_config_errors_name_the_fix(bad, fix):
     with pytest.raises(ValidationError, match=re.escape(fix)):
         MathPythonConfig(**bad)
@@ -216,8 +298,10 @@ def real_sample_file(tmp_path) -> str:
     """The 50 real rows of shared/data in INTELLECT-3-RL math's column layout (difficulty columns added)."""
     if not SAMPLE.exists():
         pytest.skip(f"{SAMPLE} is not on this machine")
-    rows = [{**json.loads(line), "avg@8_qwen3_4b_thinking_2507": 0.5, "avg@8_qwen3_4b_instruct_2507": 0.5}
-            for line in SAMPLE.read_text().splitlines()]
+    rows = [
+        {**json.loads(line), "avg@8_qwen3_4b_thinking_2507": 0.5, "avg@8_qwen3_4b_instruct_2507": 0.5}
+        for line in SAMPLE.read_text().splitlines()
+    ]
     path = tmp_path / "math.parquet"
     datasets.Dataset.from_list(rows).to_parquet(str(path))
     return str(path)
@@ -226,7 +310,12 @@ def real_sample_file(tmp_path) -> str:
 def test_article_preset_takes_the_reference_rows_in_the_reference_order(real_sample_file):
     config = MathPythonConfig(preset="article", data_files=[real_sample_file], num_examples=10)
     assert (config.seed, config.shuffle, config.split, config.min_avg_reward, config.max_avg_reward) == (
-        42, True, "train", None, None)
+        42,
+        True,
+        "train",
+        None,
+        None,
+    )
     tasks = MathPythonTaskset(config).load()
     # the reference: load the split, Dataset.shuffle(seed=42), the first rows
     reference = datasets.Dataset.from_parquet(real_sample_file).add_column("row", list(range(50))).shuffle(seed=42)
@@ -244,12 +333,19 @@ def test_missing_local_file_and_unreachable_hub_say_so():
 
 
 def test_offline_source_is_deterministic_mixed_and_its_golds_verify():
-    config = MathPythonConfig(source="offline", num_examples=6, seed=3,
-                              offline_datasets=["gsm_symbolic", "simple_equations", "fraction_simplification"])
+    config = MathPythonConfig(
+        source="offline",
+        num_examples=6,
+        seed=3,
+        offline_datasets=["gsm_symbolic", "simple_equations", "fraction_simplification"],
+    )
     first, second = MathPythonTaskset(config).load(), MathPythonTaskset(config).load()
     assert [t.data for t in first] == [t.data for t in second] and len({t.data.id for t in first}) == 6
-    assert [t.data.source for t in first[:3]] == ["reasoning-gym/gsm_symbolic", "reasoning-gym/simple_equations",
-                                                  "reasoning-gym/fraction_simplification"]
+    assert [t.data.source for t in first[:3]] == [
+        "reasoning-gym/gsm_symbolic",
+        "reasoning-gym/simple_equations",
+        "reasoning-gym/fraction_simplification",
+    ]
     for task in first:
         assert task.data.answer.strip() and task.data.avg_reward is None
         assert score(task.data.answer, f"\\boxed{{{task.data.answer}}}")[0] == 1.0

@@ -3,31 +3,46 @@
 import json
 
 import pytest
+
 from conftest import hub_unreachable_error, run_env
 from fake_openai import FakeOpenAI, code, text
 from oolong_rlm.data import PINNED_REVISIONS, offline_rows
 from oolong_rlm.taskset import OolongConfig, OolongTaskset
-
 from rlm_env.harness.task_data import load_extra_data
 
-SYNTH_CONTEXT = ("The following lines contain 3 general-knowledge questions...\n"
-                 "Date: Dec 28, 2022 || User: 76063 || Instance: How far is Denver from Aspen?\n"
-                 "Date: Dec 29, 2022 || User: 11 || Instance: Who wrote Hamlet?\n"
-                 "Date: Jan 02, 2023 || User: 76063 || Instance: Where is Lima?\n")
+SYNTH_CONTEXT = (
+    "The following lines contain 3 general-knowledge questions...\n"
+    "Date: Dec 28, 2022 || User: 76063 || Instance: How far is Denver from Aspen?\n"
+    "Date: Dec 29, 2022 || User: 11 || Instance: Who wrote Hamlet?\n"
+    "Date: Jan 02, 2023 || User: 76063 || Instance: Where is Lima?\n"
+)
 
 
 def synth_row(i: int, answer: str, answer_type: str, dataset: str = "trec_coarse") -> dict:
-    return {"id": i, "context_len": 1024 * (i + 1), "dataset": dataset, "context_window_text": SYNTH_CONTEXT + str(i),
-            "context_window_text_with_labels": SYNTH_CONTEXT.replace("?\n", "? || Label: location\n") + str(i),
-            "question": f"Question {i}?", "task_group": "counting", "task": "TASK_TYPE.MOST_FREQ",
-            "answer": answer, "answer_type": answer_type, "input_subset": "False", "num_labels": 6,
-            "context_window_id": i}
+    return {
+        "id": i,
+        "context_len": 1024 * (i + 1),
+        "dataset": dataset,
+        "context_window_text": SYNTH_CONTEXT + str(i),
+        "context_window_text_with_labels": SYNTH_CONTEXT.replace("?\n", "? || Label: location\n") + str(i),
+        "question": f"Question {i}?",
+        "task_group": "counting",
+        "task": "TASK_TYPE.MOST_FREQ",
+        "answer": answer,
+        "answer_type": answer_type,
+        "input_subset": "False",
+        "num_labels": 6,
+        "context_window_id": i,
+    }
 
 
 @pytest.fixture
 def synth_file(tmp_path):
-    rows = [synth_row(0, "['location']", "ANSWER_TYPE.LABEL"), synth_row(1, "[7]", "ANSWER_TYPE.NUMERIC"),
-            synth_row(2, "[datetime.date(2023, 1, 5)]", "ANSWER_TYPE.DATE", dataset="spam")]
+    rows = [
+        synth_row(0, "['location']", "ANSWER_TYPE.LABEL"),
+        synth_row(1, "[7]", "ANSWER_TYPE.NUMERIC"),
+        synth_row(2, "[datetime.date(2023, 1, 5)]", "ANSWER_TYPE.DATE", dataset="spam"),
+    ]
     path = tmp_path / "synth.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return str(path)
@@ -48,15 +63,23 @@ def test_filters_and_labelled_subset(synth_file):
     assert [t.data.id for t in no_numeric] == ["0", "2"]
     short = OolongTaskset(OolongConfig(data_files=[synth_file], max_context_chars=2048, shuffle=False)).load()
     assert [t.data.id for t in short] == ["0", "1"]
-    labelled = OolongTaskset(OolongConfig(data_files=[synth_file], subset="synth_with_labels", num_examples=1,
-                                          shuffle=False)).load()
+    labelled = OolongTaskset(
+        OolongConfig(data_files=[synth_file], subset="synth_with_labels", num_examples=1, shuffle=False)
+    ).load()
     assert "|| Label: location" in load_extra_data(labelled[0].data)
 
 
 def test_real_rows_load_and_ask_for_a_boxed_answer(tmp_path):
-    row = {"id": "u1", "context_window_id": "w1", "context_window_text": "[START OF EPISODE]\nMatt: Roll.\n[END OF EPISODE]",
-           "question": "How many rolls?", "answer": "114", "question_type": "singledoc_rolls",
-           "episodes": [1], "campaign": "campaign2"}
+    row = {
+        "id": "u1",
+        "context_window_id": "w1",
+        "context_window_text": "[START OF EPISODE]\nMatt: Roll.\n[END OF EPISODE]",
+        "question": "How many rolls?",
+        "answer": "114",
+        "question_type": "singledoc_rolls",
+        "episodes": [1],
+        "campaign": "campaign2",
+    }
     path = tmp_path / "real.json"
     path.write_text(json.dumps([row]))
     [task] = OolongTaskset(OolongConfig(subset="real", data_files=[str(path)])).load()
@@ -100,8 +123,10 @@ def gold_reply(task) -> str:
 
 def test_e2e_rlm_mode_with_the_context_only_in_the_repl():
     def root(request):
-        return code("lines = [l for l in extra_data.splitlines() if '|| Label:' in l]\n"
-                    "answer['content'] = 'Answer: none'\nanswer['ready'] = True")
+        return code(
+            "lines = [l for l in extra_data.splitlines() if '|| Label:' in l]\n"
+            "answer['content'] = 'Answer: none'\nanswer['ready'] = True"
+        )
 
     with FakeOpenAI(root=root) as server:
         results = run_mode(server, {})
@@ -109,7 +134,10 @@ def test_e2e_rlm_mode_with_the_context_only_in_the_repl():
     for task, trace in results:
         assert trace.ok and trace.rewards["oolong_score"].score == 0.0
         prompt = server.requests[0]["messages"][1]["content"]
-        assert "|| Label:" not in prompt and f"{task.data.context_chars:,} characters" in server.requests[0]["messages"][0]["content"]
+        assert (
+            "|| Label:" not in prompt
+            and f"{task.data.context_chars:,} characters" in server.requests[0]["messages"][0]["content"]
+        )
 
 
 def test_e2e_standard_mode_inlines_the_context_and_scores_the_gold():
@@ -122,8 +150,9 @@ def test_e2e_standard_mode_inlines_the_context_and_scores_the_gold():
         return text(gold_reply(task))
 
     with FakeOpenAI(root=root, is_sub=lambda r: False) as server:
-        for task in OolongTaskset(OolongConfig(source="offline", num_examples=2, offline_context_chars=3000,
-                                               subset="synth_with_labels")).load():
+        for task in OolongTaskset(
+            OolongConfig(source="offline", num_examples=2, offline_context_chars=3000, subset="synth_with_labels")
+        ).load():
             tasks[task.data.prompt] = task
         results = run_mode(server, {"mode": "standard"})
     server.check()
@@ -131,8 +160,12 @@ def test_e2e_standard_mode_inlines_the_context_and_scores_the_gold():
 
 
 def test_e2e_rlm_with_tips_scores_the_gold():
-    tasks = {t.data.prompt: t for t in OolongTaskset(OolongConfig(
-        source="offline", num_examples=2, offline_context_chars=3000, subset="synth_with_labels")).load()}
+    tasks = {
+        t.data.prompt: t
+        for t in OolongTaskset(
+            OolongConfig(source="offline", num_examples=2, offline_context_chars=3000, subset="synth_with_labels")
+        ).load()
+    }
 
     def root(request):
         user = request["messages"][1]["content"]
@@ -156,7 +189,10 @@ def test_five_megabyte_context_stays_out_of_records_and_memory_stays_bounded():
 
     offline_rows(5_000_000, 2, 0, 5)  # generate first: the bound is about running, not generating
     before = peak_mb()
-    root = lambda r: code("n = len(extra_data)\nanswer['content'] = f'Answer: {n}'\nanswer['ready'] = True")
+
+    def root(r):
+        return code("n = len(extra_data)\nanswer['content'] = f'Answer: {n}'\nanswer['ready'] = True")
+
     with FakeOpenAI(root=root) as server:
         results = run_mode(server, {}, offline_context_chars=5_000_000, num_examples=2, subset="synth")
     server.check()

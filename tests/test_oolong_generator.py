@@ -7,13 +7,24 @@ import time
 from collections import Counter
 
 import pytest
+
 from oolong_rlm.generator import QUESTION_KINDS, generate_oolong_tasks
 from oolong_rlm.scoring import score_synth
 
 LABELS = ["Arts", "History", "Mathematics", "Science and nature", "Sports"]
 COLUMNS = {
-    "id", "context_len", "dataset", "context_window_text", "context_window_text_with_labels",
-    "question", "task_group", "task", "answer", "answer_type", "input_subset", "num_labels",
+    "id",
+    "context_len",
+    "dataset",
+    "context_window_text",
+    "context_window_text_with_labels",
+    "question",
+    "task_group",
+    "task",
+    "answer",
+    "answer_type",
+    "input_subset",
+    "num_labels",
     "context_window_id",
 }
 LINE = re.compile(
@@ -27,8 +38,9 @@ def tiny_corpus():
     items = []
     for label in LABELS:
         for i in range(4):
-            text = " ".join(f"Note {i} about {label.lower()}, sentence {j}, padded with a few words."
-                            for j in range(10))
+            text = " ".join(
+                f"Note {i} about {label.lower()}, sentence {j}, padded with a few words." for j in range(10)
+            )
             items.append((text, label))
     items[0] = ("First line || still\nthe same item. " + items[0][0], items[0][1])
     return items
@@ -136,19 +148,23 @@ def test_every_question_kind_appears():
 
 
 def test_question_kinds_and_num_labels_options():
-    rows = generate_oolong_tasks(tiny_corpus(), 6_000, num_tasks=10, seed=2,
-                                 question_kinds=["label_count"], num_labels=None)
+    rows = generate_oolong_tasks(
+        tiny_corpus(), 6_000, num_tasks=10, seed=2, question_kinds=["label_count"], num_labels=None
+    )
     assert {r["answer_type"] for r in rows} == {"ANSWER_TYPE.NUMERIC"}
     assert all(r["num_labels"] == len(LABELS) for r in rows)
     assert set(QUESTION_KINDS) >= {"most_common_label", "label_comparison"}
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"context_chars": 300},
-    {"question_kinds": ["nonsense"]},
-    {"labels": ["Arts", "Unknown"]},
-    {"num_labels": 1},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"context_chars": 300},
+        {"question_kinds": ["nonsense"]},
+        {"labels": ["Arts", "Unknown"]},
+        {"num_labels": 1},
+    ],
+)
 def test_bad_arguments_raise(kwargs):
     args = {"items": tiny_corpus(), "context_chars": 5_000, "num_tasks": 2, "seed": 0} | kwargs
     with pytest.raises(ValueError):

@@ -4,6 +4,7 @@ value is computed by hand."""
 import datetime as dt
 
 import pytest
+
 from oolong_rlm.scoring import (
     comparison_phrase,
     named_labels,
@@ -14,7 +15,6 @@ from oolong_rlm.scoring import (
     score_real,
     score_synth,
 )
-
 from rlm_env.scoring import extract_boxed
 
 LABEL, NUMERIC, COMPARISON = "ANSWER_TYPE.LABEL", "ANSWER_TYPE.NUMERIC", "ANSWER_TYPE.COMPARISON"
@@ -34,10 +34,19 @@ def test_gold_parsing():
     assert parse_synth_gold("[datetime.date(2023, 1, 6)]") == dt.date(2023, 1, 6)
 
 
-@pytest.mark.parametrize("gold", [
-    "spam", "[]", "['a'", "[None]", "[[1]]", "[datetime.date(2023, 1)]",
-    "[datetime.date(2023, 13, 1)]", "[__import__('os')]",
-])
+@pytest.mark.parametrize(
+    "gold",
+    [
+        "spam",
+        "[]",
+        "['a'",
+        "[None]",
+        "[[1]]",
+        "[datetime.date(2023, 1)]",
+        "[datetime.date(2023, 13, 1)]",
+        "[__import__('os')]",
+    ],
+)
 def test_malformed_synth_gold_raises(gold):
     with pytest.raises(ValueError):
         score_synth("Label: spam", gold, LABEL)
@@ -71,39 +80,50 @@ def test_numeric_partial_credit():
     assert score_synth("Answer: " + "9" * 50, "[7]", NUMERIC) == 0.0  # no overflow
 
 
-@pytest.mark.parametrize("response,score", [
-    ("Answer: spam is more common than ham", 1.0),
-    ("Answer: spam is [more common than] ham", 1.0),
-    ("Answer: more common than", 1.0),
-    ("Answer: more common", 1.0),
-    ("Answer: spam is less common than ham", 0.0),
-    ("Answer: spam is the same frequency as ham", 0.0),
-    ("Answer: it depends", 0.0),
-])
+@pytest.mark.parametrize(
+    "response,score",
+    [
+        ("Answer: spam is more common than ham", 1.0),
+        ("Answer: spam is [more common than] ham", 1.0),
+        ("Answer: more common than", 1.0),
+        ("Answer: more common", 1.0),
+        ("Answer: spam is less common than ham", 0.0),
+        ("Answer: spam is the same frequency as ham", 0.0),
+        ("Answer: it depends", 0.0),
+    ],
+)
 def test_comparison_by_containment(response, score):
     assert score_synth(response, "['more common than']", COMPARISON) == score
 
 
-@pytest.mark.parametrize("response", [
-    "Answer: spam is not more common than ham",
-    "Answer: spam is **not** more common than ham",
-    "Answer: spam isn't more common than ham",
-    "Answer: spam is not really more common than ham",
-    "Answer: spam is never more common than ham",
-    "Answer: spam is more common or less common than ham",
-    "Answer: more common than, or the same frequency as",
-    "Answer: spam is less common than ham, so ham is more common",
-])
+@pytest.mark.parametrize(
+    "response",
+    [
+        "Answer: spam is not more common than ham",
+        "Answer: spam is **not** more common than ham",
+        "Answer: spam isn't more common than ham",
+        "Answer: spam is not really more common than ham",
+        "Answer: spam is never more common than ham",
+        "Answer: spam is more common or less common than ham",
+        "Answer: more common than, or the same frequency as",
+        "Answer: spam is less common than ham, so ham is more common",
+    ],
+)
 def test_a_negated_or_hedged_comparison_scores_zero(response):
     # the official scorer maps each of these (20+ characters containing "more common") to "more common"
     assert score_synth(response, "['more common than']", COMPARISON) == 0.0
 
 
-@pytest.mark.parametrize("response", [
-    "Answer: spam is more common than ham", "Answer: spam is MORE_COMMON", "Answer: more common than",
-    "Answer: spam is notably more common than ham",  # "notably" is not a negation
-    "ham is more common",  # short, no colon: the whole answer
-])
+@pytest.mark.parametrize(
+    "response",
+    [
+        "Answer: spam is more common than ham",
+        "Answer: spam is MORE_COMMON",
+        "Answer: more common than",
+        "Answer: spam is notably more common than ham",  # "notably" is not a negation
+        "ham is more common",  # short, no colon: the whole answer
+    ],
+)
 def test_the_same_comparison_stated_plainly_scores_one(response):
     gold = "['more common than']" if "MORE_COMMON" not in response else "['less common than']"
     expected = 0.0 if "MORE_COMMON" in response else 1.0  # no phrase at all: 0
@@ -118,9 +138,11 @@ def test_comparison_phrase():
     assert comparison_phrase("it depends") is None
 
 
-TREC_QUESTION = ("In the above data, which of the labels is the most common? Give your final answer in the form "
-                 "'Label: answer' where answer is one of the labels: abbreviation, entity, description and "
-                 "abstract concept, human being, location, numeric value.")
+TREC_QUESTION = (
+    "In the above data, which of the labels is the most common? Give your final answer in the form "
+    "'Label: answer' where answer is one of the labels: abbreviation, entity, description and "
+    "abstract concept, human being, location, numeric value."
+)
 SPAM_QUESTION = "Which label is least common? ... where answer is one of the labels: ham, spam."
 
 
@@ -133,15 +155,18 @@ def test_question_labels_and_named_labels():
     assert named_labels("very positive", ["positive", "very positive"]) == {"very positive"}
 
 
-@pytest.mark.parametrize("response, gold, score", [
-    ("Label: spam", "['spam']", 1.0),
-    ("Label: ham or spam", "['spam']", 0.0),
-    ("Label: ham, spam", "['spam']", 0.0),
-    ("Label: spam\nLabel: ham", "['ham']", 0.0),
-    ("It is either ham or perhaps spam", "['spam']", 0.0),  # official: last word "spam" -> 1.0
-    ("After counting everything, the answer is spam", "['spam']", 1.0),  # one label, last word
-    ("I counted 10 ham and 30 spam.\nLabel: spam", "['spam']", 1.0),  # only the answer part counts
-])
+@pytest.mark.parametrize(
+    "response, gold, score",
+    [
+        ("Label: spam", "['spam']", 1.0),
+        ("Label: ham or spam", "['spam']", 0.0),
+        ("Label: ham, spam", "['spam']", 0.0),
+        ("Label: spam\nLabel: ham", "['ham']", 0.0),
+        ("It is either ham or perhaps spam", "['spam']", 0.0),  # official: last word "spam" -> 1.0
+        ("After counting everything, the answer is spam", "['spam']", 1.0),  # one label, last word
+        ("I counted 10 ham and 30 spam.\nLabel: spam", "['spam']", 1.0),  # only the answer part counts
+    ],
+)
 def test_a_label_answer_naming_two_labels_scores_zero(response, gold, score):
     assert score_synth(response, gold, LABEL, SPAM_QUESTION) == score
 
@@ -154,22 +179,39 @@ def test_two_trec_labels_score_zero_and_one_scores_one():
 
 def test_comparison_same_frequency_and_date_variants():
     assert score_synth("Answer: a is same frequency as b", "['same frequency as']", COMPARISON) == 1.0
-    assert score_synth("Answer: x is the same frequency before Jan 05, 2023",
-                       "['the same frequency']", COMPARISON) == 1.0
+    assert (
+        score_synth("Answer: x is the same frequency before Jan 05, 2023", "['the same frequency']", COMPARISON) == 1.0
+    )
     assert score_synth("Answer: x is less common before then", "['less common']", COMPARISON) == 1.0
 
 
-@pytest.mark.parametrize("response", [
-    "Date: 01/06/2023", "Date: 1/6/2023", "Date: [01/06/2023]", "Date: 2023-01-06",
-    "Date: Jan 6, 2023", "Date: January 06, 2023", "Date: 6 January 2023", "Date: **Jan 06, 2023**",
-])
+@pytest.mark.parametrize(
+    "response",
+    [
+        "Date: 01/06/2023",
+        "Date: 1/6/2023",
+        "Date: [01/06/2023]",
+        "Date: 2023-01-06",
+        "Date: Jan 6, 2023",
+        "Date: January 06, 2023",
+        "Date: 6 January 2023",
+        "Date: **Jan 06, 2023**",
+    ],
+)
 def test_date_formats(response):
     assert score_synth(response, "[datetime.date(2023, 1, 6)]", DATE) == 1.0
 
 
-@pytest.mark.parametrize("response", [
-    "Date: 01/07/2023", "Date: 06/01/2023", "Date: January 2023", "Date: soon", "Date: ",
-])
+@pytest.mark.parametrize(
+    "response",
+    [
+        "Date: 01/07/2023",
+        "Date: 06/01/2023",
+        "Date: January 2023",
+        "Date: soon",
+        "Date: ",
+    ],
+)
 def test_date_mismatch_or_unparseable(response):
     assert score_synth(response, "[datetime.date(2023, 1, 6)]", DATE) == 0.0
 

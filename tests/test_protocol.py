@@ -5,12 +5,11 @@ import asyncio
 
 from conftest import run
 from fake_openai import FakeOpenAI, Script, code, text
-from test_harness_e2e import run_episodes
-from test_loop import rlm
-
 from rlm_env.core.loop import DEFAULT_STOP_SEQUENCES, Budgets, ProtocolConfig
 from rlm_env.core.parsing import answer_in_text
 from rlm_env.core.prompts import PROSE_REMINDER, STATED_ANSWER_REMINDER, WORKED_EXAMPLE
+from test_harness_e2e import run_episodes
+from test_loop import rlm
 
 # What the 1.5B model writes: right code, then an invented output block and a boxed answer in prose.
 INVENTED = "```python\nx = 6 * 7\nprint(x)\n```\n```output\n41\n```\nSo the answer is \\boxed{41}."
@@ -46,7 +45,10 @@ def test_answer_in_text_takes_the_last_replys_boxed_answer_when_none_was_set():
 
 
 def test_a_prose_answer_gets_the_code_that_sets_it():
-    replies = [text("The answer is \\boxed{42}."), text("```python\nanswer['content'] = '42'\nanswer['ready'] = True\n```")]
+    replies = [
+        text("The answer is \\boxed{42}."),
+        text("```python\nanswer['content'] = '42'\nanswer['ready'] = True\n```"),
+    ]
     root = Script(list(replies))
     with FakeOpenAI(root=root) as server:
         result, _, _ = run(rlm(server, protocol=ProtocolConfig(answer_in_text=True)))
@@ -102,8 +104,9 @@ def test_tips_as_code_show_the_skeleton_instead_of_the_prose_tips():
 def test_the_stop_reason_is_recorded_on_the_trace():
     root = Script([text("It is \\boxed{5}")])
     with FakeOpenAI(root=root) as server:
-        [episode] = asyncio.run(run_episodes(server, {"budgets": {"max_turns": 1},
-                                                      "protocol": {"answer_in_text": True}}))
+        [episode] = asyncio.run(
+            run_episodes(server, {"budgets": {"max_turns": 1}, "protocol": {"answer_in_text": True}})
+        )
     trace = episode.traces[0]
     assert trace.info["rlm_env"]["stop_reason"] == "answer_in_text" and trace.metrics["stop_answer_in_text"] == 1.0
     assert root.requests[0]["stop"] == DEFAULT_STOP_SEQUENCES  # through the interception to the server

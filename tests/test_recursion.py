@@ -9,18 +9,18 @@ import threading
 
 import pytest
 import verifiers.v1 as vf
-from fake_openai import FakeOpenAI, Script, code, text
 from rich.console import Console
 
+from fake_openai import FakeOpenAI, Script, code, text
 from rlm_env.core import rollout as request_ids
-from rlm_env.harness import adapter as harness
 from rlm_env.core.loop import Budgets
 from rlm_env.core.prompts import PROMPT_IN_EXTRA_DATA, SUB_LLM_SYSTEM_PROMPT
 from rlm_env.core.recursion import LiveRepls, RecursionTree, ScopedFiles
-from rlm_env.repl import ReplConfig, ReplInfraError, ReplSession
-from rlm_env.harness.runtime_host import RuntimeWorkerHost
-from rlm_env.run.results import rollout_record
 from rlm_env.core.sub_llm import SubLLMConfig
+from rlm_env.harness import adapter as harness
+from rlm_env.harness.runtime_host import RuntimeWorkerHost
+from rlm_env.repl import ReplConfig, ReplInfraError, ReplSession
+from rlm_env.run.results import rollout_record
 from rlm_env.run.view import render_rollout
 
 
@@ -45,9 +45,14 @@ def live_workers() -> list[int]:
                 return True
         return False
 
-    workers = {pid for pid, argv in argv_of.items()
-               if argv and os.path.basename(argv[0]).startswith(b"python") and any(a.endswith(b"worker.py") for a in argv)
-               and ours(pid)}
+    workers = {
+        pid
+        for pid, argv in argv_of.items()
+        if argv
+        and os.path.basename(argv[0]).startswith(b"python")
+        and any(a.endswith(b"worker.py") for a in argv)
+        and ours(pid)
+    }
     # One per REPL: the supervisor. Its forked executor carries the same command line.
     return [pid for pid in workers if parent_of.get(pid) not in workers]
 
@@ -90,15 +95,20 @@ class Model:
 def run_rollout(model: Model, harness: dict, count: int = 6) -> vf.Trace:
     """One sum-numbers rollout through verifiers against a scripted server answering as `model`."""
     os.environ["FAKE_API_KEY"] = "sk-fake"
-    config = vf.resolve_env_config(copy.deepcopy({
-        "taskset": {"id": "sum-numbers-rlm", "num_tasks": 1, "count": count},
-        "agent": {"runtime": {"type": "subprocess"}, "harness": {"id": "sum-numbers-rlm", **harness}},
-    }))
+    config = vf.resolve_env_config(
+        copy.deepcopy(
+            {
+                "taskset": {"id": "sum-numbers-rlm", "num_tasks": 1, "count": count},
+                "agent": {"runtime": {"type": "subprocess"}, "harness": {"id": "sum-numbers-rlm", **harness}},
+            }
+        )
+    )
     env = vf.load_environment(config)
     [task] = env.taskset.select(vf.SelectConfig(limit=1))
     with FakeOpenAI(root=model, is_sub=lambda request: role(request) != "root") as server:
-        ctx = vf.ModelContext(model="fake", client=vf.EvalClientConfig(base_url=server.base_url,
-                                                                       api_key_var="FAKE_API_KEY"))
+        ctx = vf.ModelContext(
+            model="fake", client=vf.EvalClientConfig(base_url=server.base_url, api_key_var="FAKE_API_KEY")
+        )
 
         async def go():
             async with env.serving():
@@ -112,8 +122,10 @@ def run_rollout(model: Model, harness: dict, count: int = 6) -> vf.Trace:
 def summing_child(request: dict, turn: int) -> dict:
     """A child RLM: reads its prompt from extra_data, checks the sum with a plain sub-LLM, answers."""
     if turn == 0:
-        return code("nums = eval(extra_data.removeprefix('Sum these: '))\n"
-                    "checked = llm_batch([f'Add up {nums}'])\nprint(nums, checked)")
+        return code(
+            "nums = eval(extra_data.removeprefix('Sum these: '))\n"
+            "checked = llm_batch([f'Add up {nums}'])\nprint(nums, checked)"
+        )
     return code("answer['content'] = checked[0]\nanswer['ready'] = True")
 
 
@@ -123,11 +135,16 @@ def adding_sub(request: dict) -> dict:
 
 
 def test_depth_two_children_run_code_answer_and_are_recorded_with_depth_and_edges():
-    root = Script([
-        code("prompts = [f'Sum these: {extra_data[i:i + 2]}' for i in (0, 2, 4)]\n"
-             "parts = llm_batch(prompts)\nprint(parts)"),
-        code("answer['content'] = str(sum(int(p) for p in parts))\nanswer['ready'] = True"),
-    ], name="root")
+    root = Script(
+        [
+            code(
+                "prompts = [f'Sum these: {extra_data[i:i + 2]}' for i in (0, 2, 4)]\n"
+                "parts = llm_batch(prompts)\nprint(parts)"
+            ),
+            code("answer['content'] = str(sum(int(p) for p in parts))\nanswer['ready'] = True"),
+        ],
+        name="root",
+    )
     model = Model(root, summing_child, adding_sub)
     trace = run_rollout(model, {"sub_llm": {"depth": 2}})
     assert trace.ok, trace.errors
@@ -136,7 +153,7 @@ def test_depth_two_children_run_code_answer_and_are_recorded_with_depth_and_edge
 
     # The parent got the three children's answers.
     info = trace.info["rlm_env"]
-    assert info["cells"][0]["output"] == f"{[str(sum(numbers[i:i + 2])) for i in (0, 2, 4)]}\n"
+    assert info["cells"][0]["output"] == f"{[str(sum(numbers[i : i + 2])) for i in (0, 2, 4)]}\n"
 
     # Each child had its own REPL, its prompt only in extra_data, and the children's system prompt.
     assert len(model.requests["child"]) == 6 and len(model.requests["sub"]) == 3
@@ -152,21 +169,30 @@ def test_depth_two_children_run_code_answer_and_are_recorded_with_depth_and_edge
         expected |= {f"sub-{i}:root-1": 1, f"sub-{i}:root-2": 1, f"sub-{i}:sub-0-0": 2}
     assert {rid: request_ids.parse(rid).depth for rid in by_id} == expected
     node_request = {call.node: rid for rid, call in by_id.items()}
-    links = {(node_request[link.node], request_id) for node, request_id in node_request.items()
-             for link in trace.nodes[node].semantic_parents if link.type == "subagent_call"}
-    assert links == {("root-1", f"sub-{i}:root-1") for i in range(3)} | \
-        {(f"sub-{i}:root-1", f"sub-{i}:sub-0-0") for i in range(3)}
+    links = {
+        (node_request[link.node], request_id)
+        for node, request_id in node_request.items()
+        for link in trace.nodes[node].semantic_parents
+        if link.type == "subagent_call"
+    }
+    assert links == {("root-1", f"sub-{i}:root-1") for i in range(3)} | {
+        (f"sub-{i}:root-1", f"sub-{i}:sub-0-0") for i in range(3)
+    }
     assert trace.num_branches == 7  # the root, three children, three plain sub-LLM calls
 
     records = info["sub_llm_calls"]
-    assert [(r["kind"], r["depth"], r["stop_reason"], r["turns"]) for r in records] == [("child_rlm", 1,
-                                                                                          "answer_ready", 2)] * 3
+    assert [(r["kind"], r["depth"], r["stop_reason"], r["turns"]) for r in records] == [
+        ("child_rlm", 1, "answer_ready", 2)
+    ] * 3
     assert [r["request_ids"] for r in records] == [[f"sub-{i}:root-1", f"sub-{i}:root-2"] for i in range(3)]
     for i, record in enumerate(records):
         assert "llm_batch" in record["cells"][0]["code"] and len(record["cells"]) == 2
         [grandchild] = record["children"]
-        assert (grandchild["kind"], grandchild["depth"], grandchild["request_ids"]) == ("sub_llm", 2,
-                                                                                        [f"sub-{i}:sub-0-0"])
+        assert (grandchild["kind"], grandchild["depth"], grandchild["request_ids"]) == (
+            "sub_llm",
+            2,
+            [f"sub-{i}:sub-0-0"],
+        )
         assert grandchild["parent_request_id"] == f"sub-{i}:root-1" and grandchild["reply"] == record["reply"]
 
     # Figures per depth: the fake bills 100 prompt + 10 completion tokens per call.
@@ -189,16 +215,23 @@ def test_depth_two_children_run_code_answer_and_are_recorded_with_depth_and_edge
 
 
 def test_a_hanging_child_is_stopped_by_its_timeout_and_the_live_repl_cap_holds():
-    root = Script([
-        code("parts = llm_batch(['Sum these: [1, 2]', 'Sum these: [3, 4]', 'Sum these: [5, 6]', 'hang'])\n"
-             "print(parts)"),
-        code("answer['content'] = 'done'\nanswer['ready'] = True"),
-    ], name="root")
+    root = Script(
+        [
+            code(
+                "parts = llm_batch(['Sum these: [1, 2]', 'Sum these: [3, 4]', 'Sum these: [5, 6]', 'hang'])\n"
+                "print(parts)"
+            ),
+            code("answer['content'] = 'done'\nanswer['ready'] = True"),
+        ],
+        name="root",
+    )
 
     def child(request: dict, turn: int) -> dict:
         if turn == 0:  # overlap the children, so that without the cap more would be alive at once
-            return code("import time\ntime.sleep(0.5)\n"
-                        "if extra_data == 'hang':\n    time.sleep(600)\nnums = eval(extra_data[11:])")
+            return code(
+                "import time\ntime.sleep(0.5)\n"
+                "if extra_data == 'hang':\n    time.sleep(600)\nnums = eval(extra_data[11:])"
+            )
         return code("answer['content'] = str(sum(nums))\nanswer['ready'] = True")
 
     model = Model(root, child)
@@ -234,8 +267,10 @@ def test_children_are_closed_when_the_parent_stops(monkeypatch):
 
 
 def test_children_share_the_rollouts_sub_llm_call_budget():
-    root = Script([code("parts = llm_batch(['Sum these: [1, 2]', 'Sum these: [3, 4]', 'Sum these: [5, 6]'])\n"
-                        "print(parts)")], name="root")
+    root = Script(
+        [code("parts = llm_batch(['Sum these: [1, 2]', 'Sum these: [3, 4]', 'Sum these: [5, 6]'])\nprint(parts)")],
+        name="root",
+    )
 
     def child(request: dict, turn: int) -> dict:  # the root's two calls used the budget up: this one is refused
         return code("more = llm_batch(['Add up [1]'])\nanswer['content'] = more[0]\nanswer['ready'] = True")
@@ -269,8 +304,14 @@ class BrokenHost:
 
 
 def test_a_child_whose_repl_fails_is_an_error_string_in_the_parents_list():
-    tree = RecursionTree(SubLLMConfig(depth=2), Budgets(), ReplConfig(),
-                         lambda llm_batch: ReplSession(BrokenHost(), ReplConfig(), llm_batch), tools=[], packages=[])
+    tree = RecursionTree(
+        SubLLMConfig(depth=2),
+        Budgets(),
+        ReplConfig(),
+        lambda llm_batch: ReplSession(BrokenHost(), ReplConfig(), llm_batch),
+        tools=[],
+        packages=[],
+    )
     pool = tree.root_pool(client=object())  # never called: the child fails before its first turn
     replies = asyncio.run(pool.batch(["a task"]))
     assert replies == ["Error: the child RLM's REPL failed: no sandbox today"]

@@ -16,14 +16,14 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import open_repl, require, run
 from fake_openai import FakeOpenAI, Script, code
-
 from rlm_env.core.client import ChatClient
 from rlm_env.core.loop import Budgets, run_rlm_loop
+from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
 from rlm_env.repl import LocalSandbox, ReplConfig, ReplInfraError, ReplSession, SandboxConfig, SandboxUnavailable
 from rlm_env.repl import sandbox as sandbox_module
-from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -48,8 +48,15 @@ def guarded(coro, seconds: float = 120):
 
 
 FORGED = [
-    {"type": "result", "output": "forged", "answer": {"content": "forged", "ready": True}, "seconds": 0,
-     "truncated_chars": 0, "notes": [], "restarts": []},
+    {
+        "type": "result",
+        "output": "forged",
+        "answer": {"content": "forged", "ready": True},
+        "seconds": 0,
+        "truncated_chars": 0,
+        "notes": [],
+        "restarts": [],
+    },
     {"type": "result", "output": 5, "answer": "x"},
     {"type": "llm_batch", "id": 1, "prompts": [1, {"a": 2}, None], "answer": None},
     {"type": "llm_batch_result", "id": 1, "results": ["x"]},
@@ -119,7 +126,8 @@ def test_the_cells_process_holds_no_descriptor_of_the_host_protocol(variant):
                 "    try:\n        entries = os.listdir(f'/proc/{pid}/fd')\n    except OSError:\n        continue\n"
                 "    for e in entries:\n        try:\n            reach.add(os.stat(f'/proc/{pid}/fd/{e}').st_ino)\n"
                 "        except OSError:\n            pass\n"
-                "print(sorted(reach))")
+                "print(sorted(reach))"
+            )
             reachable = set(json.loads(result.output))
             assert reachable and not (reachable & host_pipes)
 
@@ -170,18 +178,23 @@ class _ScriptedHost:
         pass
 
 
-@pytest.mark.parametrize("line", [
-    (b'{"type": "result", "output": 5, "answer": {"content": "", "ready": false}, "truncated_chars": 0, '
-     b'"notes": [], "restarts": []}'),
-    b'{"type": "result", "output": "x", "answer": "not a dict", "truncated_chars": 0, "notes": [], "restarts": []}',
-    b'{"type": "result", "output": "x"}',
-    b'{"type": "llm_batch", "id": 1, "prompts": [1, 2], "answer": null}',
-    b'{"type": "llm_batch", "id": "1", "prompts": ["a"], "answer": null}',
-    b'{"type": "nonsense"}',
-    b'[1, 2, 3]',
-    b'not json at all',
-    b'{"type": "result", "output": "\xff\xfe", "answer": {"content": "", "ready": false}}',
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        (
+            b'{"type": "result", "output": 5, "answer": {"content": "", "ready": false}, "truncated_chars": 0, '
+            b'"notes": [], "restarts": []}'
+        ),
+        b'{"type": "result", "output": "x", "answer": "not a dict", "truncated_chars": 0, "notes": [], "restarts": []}',
+        b'{"type": "result", "output": "x"}',
+        b'{"type": "llm_batch", "id": 1, "prompts": [1, 2], "answer": null}',
+        b'{"type": "llm_batch", "id": "1", "prompts": ["a"], "answer": null}',
+        b'{"type": "nonsense"}',
+        b"[1, 2, 3]",
+        b"not json at all",
+        b'{"type": "result", "output": "\xff\xfe", "answer": {"content": "", "ready": false}}',
+    ],
+)
 def test_a_malformed_frame_from_the_worker_is_a_repl_error_not_a_crash(line):
     async def scenario():
         repl = ReplSession(_ScriptedHost([line + b"\n"]), llm_batch=_echo)
@@ -242,10 +255,12 @@ def test_a_runaway_line_from_the_worker_is_refused_without_buffering_it():
 
 
 def test_an_oversized_frame_from_the_cell_restarts_it_with_the_reason(backend):
-    flood = ("import os, stat\nfor fd in range(3, 64):\n    try:\n"
-             "        if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
-             "            for _ in range(64):\n                os.write(fd, b'x' * (1 << 20))\n"
-             "    except OSError:\n        pass")
+    flood = (
+        "import os, stat\nfor fd in range(3, 64):\n    try:\n"
+        "        if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
+        "            for _ in range(64):\n                os.write(fd, b'x' * (1 << 20))\n"
+        "    except OSError:\n        pass"
+    )
 
     async def scenario():
         async with open_repl(backend, cell_timeout_s=20, max_batch_chars=1_000_000) as repl:
@@ -300,11 +315,13 @@ def test_llm_batch_limits_keep_the_host_responsive(backend):
 
 def test_memory_limit_holds_for_the_sandbox_as_a_whole(backend):
     # Four processes of 300 MiB each, under the 512 MiB per-process limit, over the sandbox's.
-    cell = ("import subprocess, sys\n"
-            "child = \"b = bytearray(b'x') * (300 << 20); print('held', flush=True); "
-            "import time; time.sleep(3); print('done', flush=True)\"\n"
-            "procs = [subprocess.Popen([sys.executable, '-c', child]) for _ in range(4)]\n"
-            "[p.wait() for p in procs]\nprint('finished')")
+    cell = (
+        "import subprocess, sys\n"
+        "child = \"b = bytearray(b'x') * (300 << 20); print('held', flush=True); "
+        "import time; time.sleep(3); print('done', flush=True)\"\n"
+        "procs = [subprocess.Popen([sys.executable, '-c', child]) for _ in range(4)]\n"
+        "[p.wait() for p in procs]\nprint('finished')"
+    )
     config = SandboxConfig(memory_mb=512, disk_mb=16, max_file_size_mb=16)
 
     async def scenario():
@@ -318,17 +335,21 @@ def test_memory_limit_holds_for_the_sandbox_as_a_whole(backend):
 
 
 def test_disk_quota_holds_for_the_sandbox_as_a_whole(backend):
-    cell = ("import os\nwritten = []\nfor d in ['.', '/tmp']:\n    for i in range(3):\n"
-            "        try:\n            with open(f'{d}/blob{i}', 'wb') as f:\n"
-            "                f.write(b'x' * (30 << 20))\n            written.append(f'{d}/blob{i}')\n"
-            "        except OSError as e:\n            written.append(e.strerror)\nprint(written)")
+    cell = (
+        "import os\nwritten = []\nfor d in ['.', '/tmp']:\n    for i in range(3):\n"
+        "        try:\n            with open(f'{d}/blob{i}', 'wb') as f:\n"
+        "                f.write(b'x' * (30 << 20))\n            written.append(f'{d}/blob{i}')\n"
+        "        except OSError as e:\n            written.append(e.strerror)\nprint(written)"
+    )
 
     async def scenario():
         async with open_repl(backend, sandbox=SandboxConfig(disk_mb=64)) as repl:
             require(repl, "disk_quota")
             result = await repl.execute(cell)
-            assert result.output == ("['./blob0', './blob1', 'No space left on device', "
-                                     "'/tmp/blob0', '/tmp/blob1', 'No space left on device']\n")
+            assert result.output == (
+                "['./blob0', './blob1', 'No space left on device', "
+                "'/tmp/blob0', '/tmp/blob1', 'No space left on device']\n"
+            )
 
     guarded(scenario())
 
@@ -343,11 +364,13 @@ def test_model_code_cannot_break_its_own_restart(variant):
         async with open_repl(backend, extra_data="THE DATA", sandbox=config, cell_timeout_s=2) as repl:
             require(repl, "private_files")  # a cell running as root on the host could delete anything
             data_path = repl.host.worker_path("extra_data.txt")
-            vandal = (f"import os, glob\nfor p in [{data_path!r}] + glob.glob('*') + glob.glob('.*'):\n"
-                      "    for attack in (os.remove, lambda p: open(p, 'w').close(), lambda p: os.chmod(p, 0)):\n"
-                      "        try:\n            attack(p)\n        except OSError:\n            pass\n"
-                      "try:\n    os.chmod('.', 0)\nexcept OSError:\n    pass\n"
-                      "while True:\n    pass")
+            vandal = (
+                f"import os, glob\nfor p in [{data_path!r}] + glob.glob('*') + glob.glob('.*'):\n"
+                "    for attack in (os.remove, lambda p: open(p, 'w').close(), lambda p: os.chmod(p, 0)):\n"
+                "        try:\n            attack(p)\n        except OSError:\n            pass\n"
+                "try:\n    os.chmod('.', 0)\nexcept OSError:\n    pass\n"
+                "while True:\n    pass"
+            )
             result = await repl.execute(vandal)
             assert result.timed_out and result.restarted
             assert (await repl.execute("extra_data")).output == "'THE DATA'\n"
@@ -427,13 +450,21 @@ def test_a_cell_that_closes_fds_0_1_2_gets_them_back(backend):
     guarded(scenario())
 
 
-@pytest.mark.parametrize("value, content", [
-    ("None", ""),
-    ("['a', 'b']", "['a', 'b']"),
-    (("type('D', (dict,), {'keys': lambda self: 1 / 0, '__getitem__': lambda self, k: 1 / 0})"
-      "(content='sub', ready=True)"), "sub"),
-    ("{'content': type('S', (), {'__str__': lambda self: 1 / 0})(), 'ready': 'yes'}", "<unprintable S>"),
-])
+@pytest.mark.parametrize(
+    "value, content",
+    [
+        ("None", ""),
+        ("['a', 'b']", "['a', 'b']"),
+        (
+            (
+                "type('D', (dict,), {'keys': lambda self: 1 / 0, '__getitem__': lambda self, k: 1 / 0})"
+                "(content='sub', ready=True)"
+            ),
+            "sub",
+        ),
+        ("{'content': type('S', (), {'__str__': lambda self: 1 / 0})(), 'ready': 'yes'}", "<unprintable S>"),
+    ],
+)
 def test_an_answer_that_is_not_a_dict_is_told_and_the_rollout_goes_on(backend, value, content):
     async def scenario():
         async with open_repl(backend) as repl:
@@ -485,10 +516,12 @@ def test_llm_batch_with_items_that_are_not_strings_is_a_clear_error(backend):
 def test_llm_batch_from_a_thread_after_its_cell_ended_is_refused(backend):
     async def scenario():
         async with open_repl(backend, llm_batch=_echo) as repl:
-            await repl.execute("import threading, time\nerrors = []\n"
-                               "def later():\n    time.sleep(0.5)\n    try:\n        llm_batch(['x'])\n"
-                               "    except RuntimeError as e:\n        errors.append(str(e))\n"
-                               "threading.Thread(target=later).start()")
+            await repl.execute(
+                "import threading, time\nerrors = []\n"
+                "def later():\n    time.sleep(0.5)\n    try:\n        llm_batch(['x'])\n"
+                "    except RuntimeError as e:\n        errors.append(str(e))\n"
+                "threading.Thread(target=later).start()"
+            )
             await asyncio.sleep(1)
             result = await repl.execute("errors")
             assert result.output == "['llm_batch can only be called while a cell is running']\n"
@@ -588,6 +621,7 @@ def test_wall_time_ending_during_a_batch_stops_the_rollout_with_the_answer(backe
 
 def _executor_pid(worker_pid: int) -> int:
     """The host pid of the executor: the worker process whose parent is the supervisor."""
+
     def cmdline(pid: int) -> bytes:
         try:
             return Path(f"/proc/{pid}/cmdline").read_bytes()

@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import pytest
+
 from conftest import open_repl, run
 
 
@@ -99,7 +100,9 @@ def test_protected_names_are_restored_and_the_model_told_once(backend, name):
             assert (await repl.execute(f"{name} == 'clobbered'")).output == "False\n"
             second = await repl.execute(f"{name} = None")
             assert "[note:" not in second.output
-            assert (await repl.execute("extra_data, context, llm_batch(['x'])")).output == "('DATA', 'DATA', ['echo:x'])\n"
+            assert (
+                await repl.execute("extra_data, context, llm_batch(['x'])")
+            ).output == "('DATA', 'DATA', ['echo:x'])\n"
 
     run(scenario())
 
@@ -302,10 +305,12 @@ def test_batches_from_several_threads_run_one_after_another(backend):
 
     async def scenario():
         async with open_repl(backend, llm_batch=handler) as repl:
-            code = ("from concurrent.futures import ThreadPoolExecutor\n"
-                    "with ThreadPoolExecutor(4) as pool:\n"
-                    "    replies = list(pool.map(lambda p: llm_batch([p])[0], 'abcdefgh'))\n"
-                    "''.join(replies)")
+            code = (
+                "from concurrent.futures import ThreadPoolExecutor\n"
+                "with ThreadPoolExecutor(4) as pool:\n"
+                "    replies = list(pool.map(lambda p: llm_batch([p])[0], 'abcdefgh'))\n"
+                "''.join(replies)"
+            )
             assert (await repl.execute(code)).output == "'ABCDEFGH'\n"
             assert repl.stats.llm_batches == 8
 
@@ -315,8 +320,9 @@ def test_batches_from_several_threads_run_one_after_another(backend):
 def test_a_timed_out_cell_shows_its_output_so_far_and_keeps_files(backend):
     async def scenario():
         async with open_repl(backend, cell_timeout_s=1.5) as repl:
-            result = await repl.execute("open('notes.txt', 'w').write('kept')\nprint('step 1', flush=True)\n"
-                                        "while True:\n    pass")
+            result = await repl.execute(
+                "open('notes.txt', 'w').write('kept')\nprint('step 1', flush=True)\nwhile True:\n    pass"
+            )
             assert result.timed_out and result.output.startswith("step 1\n[The REPL was restarted")
             assert (await repl.execute("open('notes.txt').read()")).output == "'kept'\n"
 
@@ -327,8 +333,10 @@ def test_processes_started_by_a_cell_do_not_outlive_it(backend):
     async def scenario():
         async with open_repl(backend) as repl:
             await repl.execute("import subprocess\np = subprocess.Popen(['sleep', '60'])\npid = p.pid")
-            result = await repl.execute("import os\ntry:\n    os.kill(pid, 0)\n    print('alive')\n"
-                                        "except ProcessLookupError:\n    print('gone')")
+            result = await repl.execute(
+                "import os\ntry:\n    os.kill(pid, 0)\n    print('alive')\n"
+                "except ProcessLookupError:\n    print('gone')"
+            )
             assert result.output == "gone\n"
 
     run(scenario())

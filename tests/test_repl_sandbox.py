@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 
 from conftest import open_repl, require, run
-
 from rlm_env.repl import SandboxConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +72,8 @@ def test_no_secrets_or_host_home_reach_the_repl(backend, monkeypatch):
     async def scenario():
         async with open_repl(backend) as repl:
             result = await repl.execute(
-                "import os\nprint(sorted(k for k in os.environ if any(w in k.upper() for w in ('KEY', 'TOKEN', 'SECRET'))))\n"
+                "import os\n"
+                "print(sorted(k for k in os.environ if any(w in k.upper() for w in ('KEY', 'TOKEN', 'SECRET'))))\n"
                 "print(os.environ['HOME'])"
             )
             leaked, home = result.output.splitlines()
@@ -117,10 +117,17 @@ def test_writes_outside_the_work_dir_fail(backend, tmp_path):
             require(repl, "filesystem")
             paths = [str(target / "x"), str(REPO / "pwned.txt"), "/etc/pwned", "/usr/pwned", "/pwned"]
             code = "\n".join(
-                ["import os", "results = []", f"for p in {paths!r}:",
-                 "    try:", "        open(p, 'w').write('x'); results.append('wrote ' + p)",
-                 "    except OSError as e:", "        results.append('blocked')",
-                 "open('inside.txt', 'w').write('ok')", "print(results, open('inside.txt').read())"]
+                [
+                    "import os",
+                    "results = []",
+                    f"for p in {paths!r}:",
+                    "    try:",
+                    "        open(p, 'w').write('x'); results.append('wrote ' + p)",
+                    "    except OSError as e:",
+                    "        results.append('blocked')",
+                    "open('inside.txt', 'w').write('ok')",
+                    "print(results, open('inside.txt').read())",
+                ]
             )
             result = await repl.execute(code)
             assert result.output == f"{['blocked'] * len(paths)} ok\n"
@@ -172,8 +179,10 @@ def test_direct_fd_writes_from_c_and_children_do_not_break_the_protocol(backend)
 def test_concurrent_repls_run_side_by_side(backend):
     async def scenario():
         async with open_repl(backend, extra_data="a") as first, open_repl(backend, extra_data="b") as second:
-            results = await asyncio.gather(first.execute("import time; time.sleep(0.5); extra_data"),
-                                           second.execute("import time; time.sleep(0.5); extra_data"))
+            results = await asyncio.gather(
+                first.execute("import time; time.sleep(0.5); extra_data"),
+                second.execute("import time; time.sleep(0.5); extra_data"),
+            )
             assert [r.output for r in results] == ["'a'\n", "'b'\n"]
 
     run(scenario())

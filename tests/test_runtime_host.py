@@ -7,8 +7,8 @@ RuntimeWorkerHost that docker, prime and modal runtimes use.
 import asyncio
 
 from rlm_env.harness.compat import subprocess_runtime
-from rlm_env.repl import ReplConfig, ReplSession
 from rlm_env.harness.runtime_host import RuntimeWorkerHost
+from rlm_env.repl import ReplConfig, ReplSession
 
 
 def test_worker_runs_in_a_verifiers_runtime_with_data_batch_and_timeout():

@@ -18,8 +18,8 @@ def _edits(target: str, rng: random.Random):
     i = rng.randrange(1, len(target))  # not position 0, so an aligned prefix survives
     new = "#" if target[i] != "#" else "@"
     return {
-        "changed": target[:i] + new + target[i + 1:],
-        "dropped": target[:i] + target[i + 1:],
+        "changed": target[:i] + new + target[i + 1 :],
+        "dropped": target[:i] + target[i + 1 :],
         "added": target[:i] + new + target[i:],
     }
 

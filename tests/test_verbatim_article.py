@@ -9,9 +9,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
+
 from conftest import run_env
 from fake_openai import FakeOpenAI, text
-from pydantic import ValidationError
 from verbatim_copy_rlm.article_generator import MIX, article_samples
 from verbatim_copy_rlm.generator import generate_samples
 from verbatim_copy_rlm.taskset import VerbatimCopyConfig, VerbatimCopyTaskset
@@ -20,8 +21,7 @@ from verbatim_copy_rlm.taskset import VerbatimCopyConfig, VerbatimCopyTaskset
 # ~20), measured by running the reference environment's data_generation.py (Faker 40.63) over
 # seeds 42..51 with 100 samples each: the mean share of 12-character windows that occur more than
 # once in their text, per type and overall (the overall mean of 100 samples varied by sd 0.003).
-REFERENCE_REPEATED_12 = {"all": 0.0945, "codes": 0.087, "csv": 0.094, "json": 0.128, "mixed": 0.093,
-                         "words": 0.073}
+REFERENCE_REPEATED_12 = {"all": 0.0945, "codes": 0.087, "csv": 0.094, "json": 0.128, "mixed": 0.093, "words": 0.073}
 OVERALL_TOLERANCE = 0.01  # over 500 samples: ~4 sd of a 100-sample mean
 PER_TYPE_TOLERANCE = 0.03  # over ~100 samples of a type (a sample's share varies by sd ~0.045)
 # Reference JSON samples never parse at these settings (three records are ~680 characters, cut at 500).
@@ -29,7 +29,7 @@ REFERENCE_JSON_PARSE_SHARE = 0.0
 
 
 def repeated_share(text_: str, k: int = 12) -> float:
-    windows = [text_[i:i + k] for i in range(len(text_) - k + 1)]
+    windows = [text_[i : i + k] for i in range(len(text_) - k + 1)]
     counts = collections.Counter(windows)
     return sum(counts[w] > 1 for w in windows) / len(windows)
 
@@ -50,14 +50,24 @@ def article_texts():
 def test_article_lengths_and_mix_follow_the_reference_weights():
     samples = article_samples(100, "all", 500, 20, 42)
     assert {len(s.text) for s in samples} == {500}
-    assert collections.Counter(s.content_type for s in samples) == {"words": 20, "json": 20, "csv": 20,
-                                                                     "codes": 25, "mixed": 15}
+    assert collections.Counter(s.content_type for s in samples) == {
+        "words": 20,
+        "json": 20,
+        "csv": 20,
+        "codes": 25,
+        "mixed": 15,
+    }
     fifty = collections.Counter(s.content_type for s in article_samples(50, "all", 500, 20, 42))
     floors = {kind: int(50 * weight) for kind, weight in MIX.items()}  # 10, 10, 10, 12, 7 and one drawn
     assert sum(fifty.values()) == 50 and all(0 <= fifty[k] - floors[k] <= 1 for k in MIX)
     unset = article_samples(60, "all", None, None, 1)
-    assert {s.content_type: len(s.text) for s in unset} == {"words": 200, "json": 500, "csv": 500, "codes": 300,
-                                                            "mixed": 600}
+    assert {s.content_type: len(s.text) for s in unset} == {
+        "words": 200,
+        "json": 500,
+        "csv": 500,
+        "codes": 300,
+        "mixed": 600,
+    }
 
 
 def test_article_texts_repeat_like_the_reference(article_texts):
@@ -102,8 +112,14 @@ def test_article_preset_order_is_the_reference_shuffle():
 
 def test_article_preset_settings_prompt_layout_and_explicit_values_win():
     config = VerbatimCopyConfig(preset="article")
-    assert (config.num_examples, config.target_length, config.mean_fragment_length, config.seed,
-            config.shuffle, config.content_type) == (50, 500, 20, 42, True, "all")
+    assert (
+        config.num_examples,
+        config.target_length,
+        config.mean_fragment_length,
+        config.seed,
+        config.shuffle,
+        config.content_type,
+    ) == (50, 500, 20, 42, True, "all")
     task = VerbatimCopyTaskset(VerbatimCopyConfig(preset="article", num_examples=3)).load()[0]
     instruction, body = task.data.prompt.split("\n\n", 1)
     assert "\n" not in instruction and body == f"<text>{task.data.text}</text>"
@@ -124,16 +140,19 @@ def score(reply: str) -> float:
     return asyncio.run(task.exact_match(SimpleNamespace(root_reply=reply, last_reply=reply.strip())))
 
 
-@pytest.mark.parametrize("reply, reward", [
-    (GOLD, 1.0),
-    ("\\boxed{" + GOLD + "}", 1.0),
-    ("Here is the copy:\n\\boxed{" + GOLD + "}\n", 1.0),
-    ("\\boxed{" + GOLD + " }", 0.0),  # the wrapper goes, whitespace inside it counts
-    ("\\boxed{" + GOLD[:-1] + "}", 0.0),
-    ("\\boxed{" + GOLD, 0.0),  # no closing brace: no wrapper to remove
-    ("\\boxed{" + GOLD + "} \\boxed{x}", 0.0),  # two boxes are not one copy
-    (GOLD + "\n", 0.0),
-])
+@pytest.mark.parametrize(
+    "reply, reward",
+    [
+        (GOLD, 1.0),
+        ("\\boxed{" + GOLD + "}", 1.0),
+        ("Here is the copy:\n\\boxed{" + GOLD + "}\n", 1.0),
+        ("\\boxed{" + GOLD + " }", 0.0),  # the wrapper goes, whitespace inside it counts
+        ("\\boxed{" + GOLD[:-1] + "}", 0.0),
+        ("\\boxed{" + GOLD, 0.0),  # no closing brace: no wrapper to remove
+        ("\\boxed{" + GOLD + "} \\boxed{x}", 0.0),  # two boxes are not one copy
+        (GOLD + "\n", 0.0),
+    ],
+)
 def test_reward_strips_a_boxed_wrapper_and_nothing_else(reply, reward):
     assert score(reply) == reward
 

@@ -4,18 +4,21 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from pydantic import ValidationError
+
 from conftest import run_env
 from fake_openai import FakeOpenAI, Script, code, text
-from pydantic import ValidationError
 from verbatim_copy_rlm.taskset import VerbatimCopyConfig, VerbatimCopyTaskset
 
-GOLD = "id,name\n1,\"Oslo, Norway\"\n"
+GOLD = 'id,name\n1,"Oslo, Norway"\n'
 
 
 def score(task, reply: str) -> dict[str, float]:
     trace = SimpleNamespace(root_reply=reply, last_reply=reply.strip())  # as verifiers fills them
-    return {name: asyncio.run(getattr(task, name)(trace))
-            for name in ("exact_match", "char_accuracy", "levenshtein_similarity")}
+    return {
+        name: asyncio.run(getattr(task, name)(trace))
+        for name in ("exact_match", "char_accuracy", "levenshtein_similarity")
+    }
 
 
 def a_task(text_: str = GOLD):
@@ -27,8 +30,10 @@ def test_gold_scores_one_on_every_signal():
     assert score(a_task(), GOLD) == {"exact_match": 1.0, "char_accuracy": 1.0, "levenshtein_similarity": 1.0}
 
 
-@pytest.mark.parametrize("wrong", [GOLD.replace("Oslo", "Osla"), GOLD.replace("Oslo", "Olo"),
-                                   GOLD.replace("Oslo", "Osloo"), GOLD.rstrip("\n")])
+@pytest.mark.parametrize(
+    "wrong",
+    [GOLD.replace("Oslo", "Osla"), GOLD.replace("Oslo", "Olo"), GOLD.replace("Oslo", "Osloo"), GOLD.rstrip("\n")],
+)
 def test_one_character_off_scores_zero_with_partial_similarity(wrong):
     scores = score(a_task(), wrong)
     assert scores["exact_match"] == 0.0
@@ -45,13 +50,16 @@ def test_same_config_same_tasks_and_prompt_holds_the_text():
     assert {t.data.content_type for t in first} == {"words", "json", "csv", "codes", "mixed"}
 
 
-@pytest.mark.parametrize("bad, fix", [
-    ({"min_length": 700}, "lower min_length or raise max_length"),
-    ({"min_length": 10}, "greater than or equal to 50"),
-    ({"content_type": "poems"}, "'words', 'json', 'csv', 'codes', 'mixed' or 'all'"),
-    ({"num_examples": 0}, "greater than or equal to 1"),
-    ({"mean_fragment_lenght": 20}, "Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    "bad, fix",
+    [
+        ({"min_length": 700}, "lower min_length or raise max_length"),
+        ({"min_length": 10}, "greater than or equal to 50"),
+        ({"content_type": "poems"}, "'words', 'json', 'csv', 'codes', 'mixed' or 'all'"),
+        ({"num_examples": 0}, "greater than or equal to 1"),
+        ({"mean_fragment_lenght": 20}, "Extra inputs are not permitted"),
+    ],
+)
 def test_config_errors_name_the_fix(bad, fix):
     with pytest.raises(ValidationError, match=fix.replace("(", r"\(").replace(")", r"\)")):
         VerbatimCopyConfig(**bad)
@@ -68,8 +76,10 @@ def copied(request: dict) -> str:
 
 
 def test_e2e_rlm_mode_exact_copy_scores_one_and_a_typo_zero():
-    replies = [lambda r: code(f"answer['content'] = {copied(r)!r}\nanswer['ready'] = True"),
-               lambda r: code(f"answer['content'] = {copied(r)[:-1]!r}\nanswer['ready'] = True")]
+    replies = [
+        lambda r: code(f"answer['content'] = {copied(r)!r}\nanswer['ready'] = True"),
+        lambda r: code(f"answer['content'] = {copied(r)[:-1]!r}\nanswer['ready'] = True"),
+    ]
     with FakeOpenAI(root=Script(replies)) as server:
         traces = run_mode(server, {})
     server.check()
@@ -99,8 +109,9 @@ def test_e2e_rlm_with_tips_adds_the_hints_and_scores():
 def test_e2e_csv_text_ending_in_a_line_break_scores_one_when_copied_exactly():
     replies = [lambda r: code(f"answer['content'] = {copied(r)!r}\nanswer['ready'] = True")] * 2
     with FakeOpenAI(root=Script(replies)) as server:
-        results = run_env(server, "verbatim-copy-rlm", {"num_examples": 2, "min_length": 80, "max_length": 120,
-                                                        "content_type": "csv"})
+        results = run_env(
+            server, "verbatim-copy-rlm", {"num_examples": 2, "min_length": 80, "max_length": 120, "content_type": "csv"}
+        )
     server.check()
     assert all(task.data.text.endswith("\n") for task, _ in results)
     assert [trace.reward for _, trace in results] == [1.0, 1.0]

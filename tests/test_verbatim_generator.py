@@ -110,8 +110,13 @@ def test_determinism_across_processes():
         "print(repr([s.text for s in G('all', 10, 50, 300, 15, 1) + G('all', 10, 50, 300, None, 1)]))"
     )
     outs = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                       env={"PYTHONPATH": str(ENV_DIR), "PYTHONHASHSEED": str(h)}).stdout
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONPATH": str(ENV_DIR), "PYTHONHASHSEED": str(h)},
+        ).stdout
         for h in (1, 2)
     }
     assert len(outs) == 1 and len(outs.pop()) > 1000

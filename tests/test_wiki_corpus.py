@@ -19,9 +19,7 @@ try:
     HAVE_CORPUS = True
 except importlib.metadata.PackageNotFoundError:
     HAVE_CORPUS = False
-needs_corpus = pytest.mark.skipif(
-    not HAVE_CORPUS, reason=f"offline Wikipedia corpus not installed: {INSTALL_HINT}"
-)
+needs_corpus = pytest.mark.skipif(not HAVE_CORPUS, reason=f"offline Wikipedia corpus not installed: {INSTALL_HINT}")
 
 
 def test_missing_distribution_gives_install_command():

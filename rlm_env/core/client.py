@@ -30,9 +30,17 @@ logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-ACP-Model-Request-ID"
 # How providers word "the prompt does not fit" (vLLM, OpenAI, Anthropic, llama.cpp, renderers).
-CONTEXT_OVERFLOW_HINTS = ("context length", "context_length", "maximum context", "too many tokens",
-                          "exceeds the context", "context window", "prompt is too long",
-                          "exceeds the available context size", "exceed_context_size")
+CONTEXT_OVERFLOW_HINTS = (
+    "context length",
+    "context_length",
+    "maximum context",
+    "too many tokens",
+    "exceeds the context",
+    "context window",
+    "prompt is too long",
+    "exceeds the available context size",
+    "exceed_context_size",
+)
 # The SDK's own backoff (openai._constants): 0.5 s doubling up to 8 s, less up to a quarter.
 INITIAL_RETRY_DELAY_S = 0.5
 MAX_RETRY_DELAY_S = 8.0
@@ -71,21 +79,35 @@ class ChatClient:
     interception records it, so root and sub-LLM calls can be told apart and linked)."""
 
     def __post_init__(self) -> None:
-        self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key,
-                                          timeout=self.timeout_s, max_retries=self.max_retries)
+        self._client = openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=self.api_key, timeout=self.timeout_s, max_retries=self.max_retries
+        )
 
     def with_model(self, model: str | None, headers: dict[str, str] | None = None) -> "ChatClient":
         """The same endpoint with another model name and extra headers (e.g. for sub-LLMs)."""
-        return ChatClient(self.base_url, self.api_key, model or self.model, self.sampling, self.timeout_s,
-                          self.max_retries, {**(self.extra_headers or {}), **(headers or {})}, self.tag_requests)
+        return ChatClient(
+            self.base_url,
+            self.api_key,
+            model or self.model,
+            self.sampling,
+            self.timeout_s,
+            self.max_retries,
+            {**(self.extra_headers or {}), **(headers or {})},
+            self.tag_requests,
+        )
 
     async def close(self) -> None:
         """Close the HTTP connections while the event loop still runs."""
         await self._client.close()
 
-    async def complete(self, messages: list[dict], tools: list[dict] | None = None,
-                       max_tokens: int | None = None, request_id: str | None = None,
-                       stop: list[str] | None = None) -> ChatReply:
+    async def complete(
+        self,
+        messages: list[dict],
+        tools: list[dict] | None = None,
+        max_tokens: int | None = None,
+        request_id: str | None = None,
+        stop: list[str] | None = None,
+    ) -> ChatReply:
         request: dict[str, Any] = {"model": self.model, "messages": messages, **(self.sampling or {})}
         if tools:
             request["tools"] = tools
@@ -101,8 +123,9 @@ class ChatClient:
                 return _reply(await self._create(request, headers))
             except MalformedResponse as error:
                 if attempt == self.max_retries:
-                    raise ProviderError(f"model returned a malformed response ({attempt + 1} attempts): {error}",
-                                        status_code=502) from None
+                    raise ProviderError(
+                        f"model returned a malformed response ({attempt + 1} attempts): {error}", status_code=502
+                    ) from None
                 logger.debug("retrying a malformed model response (%s)", error)
                 await asyncio.sleep(_backoff(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -118,12 +141,16 @@ class ChatClient:
         except openai.APIStatusError as error:
             raise ProviderError(f"model call failed: {_clip(error)}", status_code=error.status_code) from error
         except openai.APITimeoutError as error:  # a subclass of APIConnectionError: first
-            raise ProviderError(f"model call timed out after {self.timeout_s:g} s ({self.max_retries + 1} attempts)",
-                                status_code=504) from error
+            raise ProviderError(
+                f"model call timed out after {self.timeout_s:g} s ({self.max_retries + 1} attempts)", status_code=504
+            ) from error
         except openai.APIConnectionError as error:
             cause = error.__cause__ or error
-            raise ProviderError(f"model endpoint connection failed ({self.max_retries + 1} attempts): "
-                                f"{type(cause).__name__}: {_clip(cause)}", status_code=503) from error
+            raise ProviderError(
+                f"model endpoint connection failed ({self.max_retries + 1} attempts): "
+                f"{type(cause).__name__}: {_clip(cause)}",
+                status_code=503,
+            ) from error
         except openai.APIError as error:  # e.g. a response the SDK could not validate
             raise MalformedResponse(_clip(error)) from error
         except ValueError as error:  # the body was declared JSON but is not

@@ -5,10 +5,7 @@ in the RLM loop it is whatever `answer["content"]` holds when the loop stops, in
 loop the model's last reply.
 """
 
-import ast
 import asyncio
-import json
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rlm_env.core import rollout
 from rlm_env.core.client import ChatClient
 from rlm_env.core.errors import ContextOverflowError, ProviderError, ToolUnavailable
+from rlm_env.core.parsing import answer_in_text, extract_code, text_tool_calls
 from rlm_env.core.prompts import (
     CONTEXT_WARNING,
     PROSE_REMINDER,
@@ -27,10 +25,9 @@ from rlm_env.core.prompts import (
     python_tool_schema,
     repl_output_message,
 )
-from rlm_env.repl import ReplInfraError, ReplSession
-from rlm_env.core.parsing import answer_in_text, extract_code, text_tool_calls
 from rlm_env.core.sub_llm import SubLLMPool
 from rlm_env.core.tools import Tool, run_tool_call
+from rlm_env.repl import ReplInfraError, ReplSession
 
 StopReason = Literal[
     "answer_ready",  # RLM: answer["ready"] was set
@@ -125,8 +122,9 @@ class LoopResult:
 class _Loop:
     """Shared budget bookkeeping for both loops."""
 
-    def __init__(self, client: ChatClient, messages: list[dict], budgets: Budgets,
-                 stop: list[str] | None = None) -> None:
+    def __init__(
+        self, client: ChatClient, messages: list[dict], budgets: Budgets, stop: list[str] | None = None
+    ) -> None:
         self.client = client
         self.budgets = budgets
         self.stop = stop or None
@@ -150,8 +148,11 @@ class _Loop:
         r.root_completion_tokens += reply.completion_tokens
         r.messages.append(reply.message)
         window = self.budgets.context_window_tokens
-        self._near_limit = bool(window and not r.context_warned and
-                                reply.prompt_tokens + reply.completion_tokens >= self.budgets.context_warning_fraction * window)
+        self._near_limit = bool(
+            window
+            and not r.context_warned
+            and reply.prompt_tokens + reply.completion_tokens >= self.budgets.context_warning_fraction * window
+        )
         if self._near_limit:
             r.context_warned = True
             self._used = reply.prompt_tokens + reply.completion_tokens
@@ -160,8 +161,14 @@ class _Loop:
     def warn_if_near_limit(self) -> None:
         if getattr(self, "_near_limit", False):
             window = self.budgets.context_window_tokens
-            self.result.messages.append({"role": "user", "content": CONTEXT_WARNING.format(
-                percent=round(100 * self._used / window), used=self._used, limit=window)})
+            self.result.messages.append(
+                {
+                    "role": "user",
+                    "content": CONTEXT_WARNING.format(
+                        percent=round(100 * self._used / window), used=self._used, limit=window
+                    ),
+                }
+            )
             self._near_limit = False
 
     async def run(self, body) -> LoopResult:
@@ -184,12 +191,23 @@ class _Loop:
         return r
 
 
-async def run_rlm_loop(client: ChatClient, repl: ReplSession, sub_llms: SubLLMPool, system_prompt: str,
-                       user_prompt: str, budgets: Budgets, protocol: ProtocolConfig | None = None) -> LoopResult:
+async def run_rlm_loop(
+    client: ChatClient,
+    repl: ReplSession,
+    sub_llms: SubLLMPool,
+    system_prompt: str,
+    user_prompt: str,
+    budgets: Budgets,
+    protocol: ProtocolConfig | None = None,
+) -> LoopResult:
     """Drive the root model until answer["ready"] or a budget; the REPL must be started."""
     protocol = protocol or ProtocolConfig()
-    loop = _Loop(client, [{"role": "system", "content": system_prompt}, {"role": "user", "content": user_prompt}],
-                 budgets, stop=protocol.stop_sequences)
+    loop = _Loop(
+        client,
+        [{"role": "system", "content": system_prompt}, {"role": "user", "content": user_prompt}],
+        budgets,
+        stop=protocol.stop_sequences,
+    )
     tools_schema = [python_tool_schema()]
 
     async def run_cell(code: str) -> str:
@@ -210,8 +228,9 @@ async def run_rlm_loop(client: ChatClient, repl: ReplSession, sub_llms: SubLLMPo
             if calls:
                 for call in calls:
                     outcome = await run_tool_call({PYTHON_TOOL_NAME: python_tool}, call)
-                    loop.result.messages.append({"role": "tool", "tool_call_id": call.get("id", ""),
-                                                 "content": outcome.text})
+                    loop.result.messages.append(
+                        {"role": "tool", "tool_call_id": call.get("id", ""), "content": outcome.text}
+                    )
             elif written:
                 # Not native calls, so the results go back as a user turn, not as tool messages.
                 outputs = [(await run_tool_call({PYTHON_TOOL_NAME: python_tool}, call)).text for call in written]
@@ -256,7 +275,9 @@ async def run_chat_loop(client: ChatClient, messages: list[dict], tools: list[To
                 return "completed"
             for call in calls:
                 outcome = await run_tool_call(by_name, call)
-                loop.result.messages.append({"role": "tool", "tool_call_id": call.get("id", ""), "content": outcome.text})
+                loop.result.messages.append(
+                    {"role": "tool", "tool_call_id": call.get("id", ""), "content": outcome.text}
+                )
             if written:
                 outputs = [(await run_tool_call(by_name, call)).text for call in written]
                 loop.result.messages.append({"role": "user", "content": "Tool output:\n" + "\n".join(outputs)})

@@ -10,6 +10,7 @@ import re
 _BOXED_OPEN = re.compile(r"\\boxed\{")
 _BRACE = re.compile(r"[{}]")
 
+
 def extract_boxed(text: str) -> str | None:
     r"""The content of the last `\boxed{...}` in `text` (nested braces allowed), or None.
 
@@ -67,7 +68,7 @@ def _balanced_braces(text: str, start: int) -> str | None:
     for index in range(start, len(text)):
         depth += {"{": 1, "}": -1}.get(text[index], 0)
         if depth == 0:
-            return text[start:index + 1]
+            return text[start : index + 1]
     return None
 
 
@@ -95,8 +96,16 @@ def text_tool_calls(content: str | None) -> list[dict]:
         if not (isinstance(item, dict) and isinstance(item.get("name"), str) and "arguments" in item):
             return []
         arguments = item["arguments"]
-        calls.append({"id": f"text_call_{i}", "type": "function", "function": {
-            "name": item["name"], "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)}})
+        calls.append(
+            {
+                "id": f"text_call_{i}",
+                "type": "function",
+                "function": {
+                    "name": item["name"],
+                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+                },
+            }
+        )
     return calls
 
 

@@ -13,24 +13,25 @@ SUB_LLM_SYSTEM_PROMPT = (
 
 PROSE_REMINDER = (
     "Your reply had no code to run. Work by calling the `python` tool with code (a fenced ```python "
-    "block also works). When you are done, set answer[\"content\"] to your final answer and "
-    "answer[\"ready\"] = True in code."
+    'block also works). When you are done, set answer["content"] to your final answer and '
+    'answer["ready"] = True in code.'
 )
 
 STATED_ANSWER_REMINDER = (
     "Your reply states an answer in its text, but only an answer set in code counts. If it is your final "
-    "answer, run:\n```python\nanswer[\"content\"] = {content!r}\nanswer[\"ready\"] = True\n```"
+    'answer, run:\n```python\nanswer["content"] = {content!r}\nanswer["ready"] = True\n```'
 )
 """The reminder for a prose reply that states an answer (ProtocolConfig.answer_in_text)."""
 
 CONTEXT_WARNING = (
     "Note: this conversation now uses about {percent}% of the model's context window ({used:,} of "
     "{limit:,} tokens). Print less, keep intermediate results in variables, and finish soon: set "
-    "answer[\"content\"] and answer[\"ready\"] = True."
+    'answer["content"] and answer["ready"] = True.'
 )
 
 REPL_OUTPUT_PREFIX = "REPL output:\n"
 """Starts the user turn that carries the output of code found in a reply without a tool call."""
+
 
 @dataclass(frozen=True)
 class DataInfo:
@@ -89,8 +90,14 @@ yourself, and never answer in prose: the answer counts only when it is set in co
 """A short worked example of the REPL protocol (ProtocolConfig.worked_example)."""
 
 
-def rlm_system_prompt(data: DataInfo | None, packages: list[str], sub_llm_tools: list[dict],
-                      max_output_chars: int, cell_timeout_s: float, worked_example: bool = False) -> str:
+def rlm_system_prompt(
+    data: DataInfo | None,
+    packages: list[str],
+    sub_llm_tools: list[dict],
+    max_output_chars: int,
+    cell_timeout_s: float,
+    worked_example: bool = False,
+) -> str:
     """The root model's instructions: the REPL contract in plain words."""
     lines = [
         "You solve the task by writing Python in a persistent REPL. You only see what your code prints.",
@@ -100,8 +107,11 @@ def rlm_system_prompt(data: DataInfo | None, packages: list[str], sub_llm_tools:
         "functions and imports stay for later calls.",
     ]
     if data is not None:
-        size = (f"a {data.type_name} of {data.chars:,} characters" if data.items is None else
-                f"a {data.type_name} of {data.items:,} items ({data.chars:,} characters as JSON)")
+        size = (
+            f"a {data.type_name} of {data.chars:,} characters"
+            if data.items is None
+            else f"a {data.type_name} of {data.items:,} items ({data.chars:,} characters as JSON)"
+        )
         lines.append(
             f"- The task's input is in the variable `extra_data` (also `context`): {size}. It is not in "
             "this conversation. Explore it with code (len, slicing, searching, parsing) instead of printing it whole."
@@ -124,9 +134,9 @@ def rlm_system_prompt(data: DataInfo | None, packages: list[str], sub_llm_tools:
         f"- Available packages: the Python standard library{''.join(', ' + p for p in packages)}.",
         "",
         "How to answer:",
-        "- Put your final answer, as a string, in `answer[\"content\"]` and set `answer[\"ready\"] = True`. "
+        '- Put your final answer, as a string, in `answer["content"]` and set `answer["ready"] = True`. '
         "The task ends as soon as `ready` is True, so set it only when you are done.",
-        "- If you run out of turns or time, whatever is in `answer[\"content\"]` counts as your answer.",
+        '- If you run out of turns or time, whatever is in `answer["content"]` counts as your answer.',
     ]
     if worked_example:
         lines += ["", WORKED_EXAMPLE]
@@ -146,7 +156,7 @@ def repl_output_message(output: str) -> str:
 
 PROMPT_IN_EXTRA_DATA = (
     "Your task is the text in `extra_data`; it is not shown here. Read it with code, do what it asks, and put "
-    "your final answer in answer[\"content\"] with answer[\"ready\"] = True."
+    'your final answer in answer["content"] with answer["ready"] = True.'
 )
 """The user turn of an RLM whose prompt was moved into `extra_data` (the RLM paper's setting)."""
 
@@ -154,6 +164,9 @@ PROMPT_IN_EXTRA_DATA = (
 def child_rlm_note(prompt_in_extra_data: bool) -> str:
     """What an RLM is told when each of its `llm_batch` prompts starts a child RLM."""
     where = "gets your prompt as its `extra_data`" if prompt_in_extra_data else "gets your prompt as its task"
-    return ("Each `llm_batch` prompt here starts a fresh model with a REPL like yours: it " + where +
-            ", works on it with code, and its answer[\"content\"] comes back as the reply. Give each one a "
-            "whole, self-contained subtask.")
+    return (
+        "Each `llm_batch` prompt here starts a fresh model with a REPL like yours: it "
+        + where
+        + ', works on it with code, and its answer["content"] comes back as the reply. Give each one a '
+        "whole, self-contained subtask."
+    )

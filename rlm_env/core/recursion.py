@@ -34,10 +34,10 @@ from rlm_env.core import rollout
 from rlm_env.core.client import ChatClient, ChatReply
 from rlm_env.core.loop import Budgets, LoopResult, run_rlm_loop
 from rlm_env.core.prompts import PROMPT_IN_EXTRA_DATA, DataInfo, child_rlm_note, rlm_system_prompt
-from rlm_env.repl import ReplConfig, ReplInfraError, ReplSession
-from rlm_env.repl.session import LlmBatchHandler, WorkerHost, WorkerProcess
 from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool, SubLLMRecord, SubLLMStats
 from rlm_env.core.tools import Tool
+from rlm_env.repl import ReplConfig, ReplInfraError, ReplSession
+from rlm_env.repl.session import LlmBatchHandler, WorkerHost, WorkerProcess
 
 OpenRepl = Callable[[LlmBatchHandler], ReplSession]
 """Builds an unstarted REPL session in the rollout's runtime, relaying llm_batch to the handler."""
@@ -168,8 +168,15 @@ class TreePool(SubLLMPool):
 class RecursionTree:
     """The sub-LLMs of one RLM rollout: the root's llm_batch and, at depth > 1, every child RLM."""
 
-    def __init__(self, sub_config: SubLLMConfig, budgets: Budgets, repl_config: ReplConfig, open_repl: OpenRepl,
-                 tools: list[Tool], packages: list[str]) -> None:
+    def __init__(
+        self,
+        sub_config: SubLLMConfig,
+        budgets: Budgets,
+        repl_config: ReplConfig,
+        open_repl: OpenRepl,
+        tools: list[Tool],
+        packages: list[str],
+    ) -> None:
         self.sub_config = sub_config
         self.depth = sub_config.depth
         self.budgets = budgets
@@ -217,8 +224,13 @@ class RecursionTree:
         scope = rollout.child_scope(parent.scope, record.index)
         depth = parent.level + 1
         ids: list[str] = []
-        child = ChildRun(scope, depth, ScopedClient(self._client, scope, sent=ids),
-                         TreePool(self, ScopedClient(self._client, scope), level=depth, scope=scope), ids)
+        child = ChildRun(
+            scope,
+            depth,
+            ScopedClient(self._client, scope, sent=ids),
+            TreePool(self, ScopedClient(self._client, scope), level=depth, scope=scope),
+            ids,
+        )
         parent.children[record.index] = child
         self.children.append(child)
         self.pools.append((depth, child.pool))
@@ -230,8 +242,14 @@ class RecursionTree:
             try:
                 await repl.start(prompt if self.prompt_in_extra_data else None)
                 user = PROMPT_IN_EXTRA_DATA if self.prompt_in_extra_data else prompt
-                child.result = await run_rlm_loop(child.turns, repl, child.pool,  # type: ignore[arg-type]
-                                                  self._system_prompt(child, prompt), user, self.child_budgets)
+                child.result = await run_rlm_loop(
+                    child.turns,
+                    repl,
+                    child.pool,  # type: ignore[arg-type]
+                    self._system_prompt(child, prompt),
+                    user,
+                    self.child_budgets,
+                )
             except ReplInfraError as error:  # its worker would not start: the parent gets a string
                 record.error = f"the child RLM's REPL failed: {error}"
                 return ""
@@ -249,8 +267,9 @@ class RecursionTree:
         plain_below = child.depth + 1 >= self.depth  # its llm_batch calls plain sub-LLMs, which get the tools
         info = DataInfo.describe(prompt) if self.prompt_in_extra_data else None
         tools = [tool.schema() for tool in self.tools] if plain_below else []
-        instructions = rlm_system_prompt(info, self.packages, tools, self.repl_config.max_output_chars,
-                                         self.repl_config.cell_timeout_s)
+        instructions = rlm_system_prompt(
+            info, self.packages, tools, self.repl_config.max_output_chars, self.repl_config.cell_timeout_s
+        )
         note = "" if plain_below else f"\n\n{child_rlm_note(self.prompt_in_extra_data)}"
         return f"{self.sub_config.system_prompt}\n\n{instructions}{note}"
 
@@ -271,8 +290,8 @@ class RecursionTree:
             batches=sum(p.stats.batches for p in pools),
             batch_sizes=[size for p in pools for size in p.stats.batch_sizes],
             prompt_tokens=sum(p.stats.prompt_tokens for p in pools) + sum(c.turns.prompt_tokens for c in self.children),
-            completion_tokens=sum(p.stats.completion_tokens for p in pools) +
-            sum(c.turns.completion_tokens for c in self.children),
+            completion_tokens=sum(p.stats.completion_tokens for p in pools)
+            + sum(c.turns.completion_tokens for c in self.children),
             tool_calls=sum(p.stats.tool_calls for p in pools),
             tool_errors=sum(p.stats.tool_errors for p in pools),
             errors=sum(p.stats.errors for p in pools),
@@ -290,8 +309,9 @@ class RecursionTree:
         for record in pool.stats.records:
             item = asdict(record)
             item["depth"] = level + 1
-            item["parent_request_id"] = rollout.qualify(scope, record.parent_request_id) \
-                if record.parent_request_id else None
+            item["parent_request_id"] = (
+                rollout.qualify(scope, record.parent_request_id) if record.parent_request_id else None
+            )
             child = children.get(record.index)
             if child is None:
                 item["kind"] = "sub_llm"
@@ -299,11 +319,15 @@ class RecursionTree:
             else:
                 result, repl = child.result, child.repl
                 item.update(
-                    kind="child_rlm", request_ids=list(child.request_ids), turns=len(child.request_ids),
+                    kind="child_rlm",
+                    request_ids=list(child.request_ids),
+                    turns=len(child.request_ids),
                     stop_reason=result.stop_reason if result else None,
                     cells=[asdict(cell) for cell in result.cells] if result else [],
-                    prompt_tokens=child.turns.prompt_tokens, completion_tokens=child.turns.completion_tokens,
-                    repl_calls=repl.stats.calls if repl else 0, repl_seconds=repl.stats.seconds if repl else 0.0,
+                    prompt_tokens=child.turns.prompt_tokens,
+                    completion_tokens=child.turns.completion_tokens,
+                    repl_calls=repl.stats.calls if repl else 0,
+                    repl_seconds=repl.stats.seconds if repl else 0.0,
                     children=self._records(child.pool, child.scope, child.depth),
                 )
             items.append(item)
@@ -331,16 +355,18 @@ class RecursionTree:
             pools = [pool for level, pool in self.pools if level == depth - 1]
             children = [child for child in self.children if child.depth == depth]
             repls = [child.repl.stats for child in children if child.repl is not None]
-            metrics.update({
-                f"depth{depth}_calls": sum(p.stats.calls for p in pools),
-                f"depth{depth}_prompt_tokens": sum(p.stats.prompt_tokens for p in pools) +
-                sum(c.turns.prompt_tokens for c in children),
-                f"depth{depth}_completion_tokens": sum(p.stats.completion_tokens for p in pools) +
-                sum(c.turns.completion_tokens for c in children),
-                f"depth{depth}_errors": sum(p.stats.errors for p in pools),
-                f"depth{depth}_repl_calls": sum(stats.calls for stats in repls),
-                f"depth{depth}_repl_seconds": sum(stats.seconds for stats in repls),
-            })
+            metrics.update(
+                {
+                    f"depth{depth}_calls": sum(p.stats.calls for p in pools),
+                    f"depth{depth}_prompt_tokens": sum(p.stats.prompt_tokens for p in pools)
+                    + sum(c.turns.prompt_tokens for c in children),
+                    f"depth{depth}_completion_tokens": sum(p.stats.completion_tokens for p in pools)
+                    + sum(c.turns.completion_tokens for c in children),
+                    f"depth{depth}_errors": sum(p.stats.errors for p in pools),
+                    f"depth{depth}_repl_calls": sum(stats.calls for stats in repls),
+                    f"depth{depth}_repl_seconds": sum(stats.seconds for stats in repls),
+                }
+            )
         metrics["child_repls_peak"] = self.live.peak
         return {name: float(value) for name, value in metrics.items()}
 

@@ -140,9 +140,15 @@ class RolloutInfo:
         info = trace.info.get(INFO_KEY)
         if info is None:
             return None
-        return cls(mode=info["mode"], env_tips=info["env_tips"], stop_reason=info["stop_reason"],
-                   error=info["error"], metrics=dict(info["metrics"]), cells=tuple(info["cells"]),
-                   sub_llm_calls=tuple(info["sub_llm_calls"]))
+        return cls(
+            mode=info["mode"],
+            env_tips=info["env_tips"],
+            stop_reason=info["stop_reason"],
+            error=info["error"],
+            metrics=dict(info["metrics"]),
+            cells=tuple(info["cells"]),
+            sub_llm_calls=tuple(info["sub_llm_calls"]),
+        )
 
     def write(self, trace: HasInfo) -> None:
         """Put the record on `trace`, as plain JSON."""

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rlm_env.core import rollout
 from rlm_env.core.client import ChatClient
 from rlm_env.core.errors import ContextOverflowError, ProviderError
-from rlm_env.core.prompts import SUB_LLM_SYSTEM_PROMPT
 from rlm_env.core.parsing import extract_boxed
+from rlm_env.core.prompts import SUB_LLM_SYSTEM_PROMPT
 from rlm_env.core.tools import Tool, run_tool_call
 
 
@@ -57,15 +57,19 @@ class SubLLMConfig(BaseModel):
     @classmethod
     def _depth_at_least_one(cls, depth: int) -> int:
         if depth < 1:
-            raise ValueError(f"must be 1 or more, not {depth}: 1 = plain sub-LLM calls (the default), "
-                             "2 = each llm_batch prompt starts a child RLM")
+            raise ValueError(
+                f"must be 1 or more, not {depth}: 1 = plain sub-LLM calls (the default), "
+                "2 = each llm_batch prompt starts a child RLM"
+            )
         return depth
 
     @model_validator(mode="after")
     def _room_for_every_level(self) -> "SubLLMConfig":
         if self.max_child_repls < self.depth - 1:
-            raise ValueError(f"sub_llm.max_child_repls is {self.max_child_repls}, below the {self.depth - 1} child "
-                             f"levels of sub_llm.depth = {self.depth}; set it to at least {self.depth - 1}")
+            raise ValueError(
+                f"sub_llm.max_child_repls is {self.max_child_repls}, below the {self.depth - 1} child "
+                f"levels of sub_llm.depth = {self.depth}; set it to at least {self.depth - 1}"
+            )
         return self
 
 
@@ -100,8 +104,9 @@ class SubLLMStats:
 class SubLLMPool:
     """The sub-LLMs of one rollout: concurrency cap, call budget and token counts."""
 
-    def __init__(self, client: ChatClient, config: SubLLMConfig, tools: list[Tool] | None = None,
-                 max_calls: int | None = None) -> None:
+    def __init__(
+        self, client: ChatClient, config: SubLLMConfig, tools: list[Tool] | None = None, max_calls: int | None = None
+    ) -> None:
         self.client = client
         self.config = config
         self.tools = {tool.name: tool for tool in tools or []}
@@ -133,8 +138,9 @@ class SubLLMPool:
             self.stats.errors += 1
             return f"Error: the budget of {self.max_calls} sub-LLM calls for this task is used up."
         self.stats.calls += 1
-        record = SubLLMRecord(index=len(self.stats.records), prompt=prompt, reply="",
-                              parent_request_id=self.parent_request_id)
+        record = SubLLMRecord(
+            index=len(self.stats.records), prompt=prompt, reply="", parent_request_id=self.parent_request_id
+        )
         self.stats.records.append(record)
         async with self._semaphore:
             try:
@@ -157,8 +163,9 @@ class SubLLMPool:
         for turn in range(self.config.max_tool_turns + 1):
             offer_tools = bool(schemas) and turn < self.config.max_tool_turns
             record.request_ids.append(rollout.sub_turn(record.index, turn))
-            reply = await self.client.complete(messages, schemas if offer_tools else None, self.config.max_tokens,
-                                               request_id=record.request_ids[-1])
+            reply = await self.client.complete(
+                messages, schemas if offer_tools else None, self.config.max_tokens, request_id=record.request_ids[-1]
+            )
             record.turns += 1
             self.stats.prompt_tokens += reply.prompt_tokens
             self.stats.completion_tokens += reply.completion_tokens

@@ -24,8 +24,10 @@ class Tool:
     fn: Callable[..., Awaitable[str] | str]
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "function",
-                "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
 
 
 @dataclass
@@ -46,8 +48,10 @@ async def run_tool_call(tools: dict[str, Tool], call: dict[str, Any]) -> ToolOut
     try:
         arguments = json.loads(raw)
     except json.JSONDecodeError as error:
-        return ToolOutcome(f"Error: the arguments of `{name}` are not valid JSON ({error.msg}); "
-                           f"send an object like {_example(tool)}.", ok=False)
+        return ToolOutcome(
+            f"Error: the arguments of `{name}` are not valid JSON ({error.msg}); send an object like {_example(tool)}.",
+            ok=False,
+        )
     if not isinstance(arguments, dict):
         return ToolOutcome(f"Error: the arguments of `{name}` must be a JSON object like {_example(tool)}.", ok=False)
     try:

@@ -24,8 +24,15 @@ class DatasetUnavailable(RuntimeError):
     """The dataset could not be loaded (hub unreachable, not cached, bad local file)."""
 
 
-def load_rows(path: str, *, split: str, name: str | None = None, revision: str | None = None,
-              data_files: str | list[str] | None = None, offline_hint: str = "") -> datasets.Dataset:
+def load_rows(
+    path: str,
+    *,
+    split: str,
+    name: str | None = None,
+    revision: str | None = None,
+    data_files: str | list[str] | None = None,
+    offline_hint: str = "",
+) -> datasets.Dataset:
     """Load `split` of hub dataset `path` (config `name`, pinned `revision`), or `data_files`."""
     if data_files:
         files = [data_files] if isinstance(data_files, str) else list(data_files)
@@ -42,7 +49,7 @@ def load_rows(path: str, *, split: str, name: str | None = None, revision: str |
     except (ConnectionError, OSError, datasets.exceptions.DatasetNotFoundError) as error:
         hint = f" {offline_hint}" if offline_hint else ""
         if revision:
-            hint = f" If the revision is wrong, set `revision` to another commit hash or \"main\".{hint}"
+            hint = f' If the revision is wrong, set `revision` to another commit hash or "main".{hint}'
         raise DatasetUnavailable(
             f"could not load {path}{f' ({name})' if name else ''} split {split!r} at revision {revision}: "
             f"{type(error).__name__}: {str(error)[:300]}. Is the Hugging Face Hub reachable, or the dataset "

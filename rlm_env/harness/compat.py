@@ -39,7 +39,8 @@ def check_verifiers(installed: str | None = None) -> str:
     if not _LOWEST <= Version(installed) < _FIRST_UNSUPPORTED:
         raise UnsupportedVerifiersError(
             f"rlm-env needs verifiers{SUPPORTED}, but verifiers {installed} is installed: "
-            f"run `uv pip install 'verifiers{SUPPORTED}'` (in a prime-rl checkout, then use `uv run --no-sync`)")
+            f"run `uv pip install 'verifiers{SUPPORTED}'` (in a prime-rl checkout, then use `uv run --no-sync`)"
+        )
     return installed
 
 
@@ -56,7 +57,8 @@ def process_starter(runtime: Any) -> Callable[[list[str], dict[str, str]], Await
     if start is None:
         raise UnsupportedVerifiersError(
             f"this verifiers runtime ({type(runtime).__name__}) has neither exec nor open_process; "
-            f"rlm-env needs verifiers{SUPPORTED}")
+            f"rlm-env needs verifiers{SUPPORTED}"
+        )
     return start
 
 

@@ -3,8 +3,8 @@
 from typing import get_args
 
 from rlm_env.core.loop import LoopResult, StopReason
-from rlm_env.repl import ReplStats
 from rlm_env.core.sub_llm import SubLLMStats
+from rlm_env.repl import ReplStats
 
 STOP_REASONS: tuple[str, ...] = get_args(StopReason)
 

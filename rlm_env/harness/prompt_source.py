@@ -46,11 +46,11 @@ def check_source(source: str, data: vf.TaskData) -> None:
     choices = f"one of its fields ({', '.join(fields)}), " if fields else ""
     raise ExtraDataSourceError(
         f"extra_data_source = {source!r}, but the task data ({type(data).__name__}) has no field {source!r}: "
-        f"set extra_data_source to {choices}'prompt' (the whole prompt goes to extra_data) or 'none'")
+        f"set extra_data_source to {choices}'prompt' (the whole prompt goes to extra_data) or 'none'"
+    )
 
 
-def place_input(source: str, mode: str, data: vf.TaskData, task: RLMTaskData,
-                prompt: str) -> tuple[RLMTaskData, str]:
+def place_input(source: str, mode: str, data: vf.TaskData, task: RLMTaskData, prompt: str) -> tuple[RLMTaskData, str]:
     """The task as the harness runs it (its `extra_data` set as `source` says) and the user prompt."""
     check_source(source, data)
     if mode != "rlm" or source == "task":

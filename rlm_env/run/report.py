@@ -25,7 +25,7 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 
 def reward_text(reward: dict[str, Any]) -> str:
-    """"0.667 [-0.768, 2.101] (n=3)": mean, 95% confidence interval, rollouts scored."""
+    """ "0.667 [-0.768, 2.101] (n=3)": mean, 95% confidence interval, rollouts scored."""
     if reward["mean"] is None:
         return "- (no rollout scored)"
     ci = reward["ci95"]
@@ -47,30 +47,37 @@ def learnability_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [(f"pass@1 (reward >= {threshold:g})", fmt(learn["pass_at_1"], 3))]
     if learn["k"] > 1:
         rows.append((f"pass@{learn['k']}", fmt(learn["pass_at_k"], 3)))
-    rows += [("learnable tasks", f"{share(learn['learnable_share'])} (rollouts disagree on the reward)"),
-             ("within-task reward std", fmt(learn["within_task_reward_std"], 3)),
-             ("called llm_batch", f"{share(learn['llm_batch_share'])} of rollouts"),
-             ("set answer ready", f"{share(learn['answer_ready_share'])} of rollouts")]
+    rows += [
+        ("learnable tasks", f"{share(learn['learnable_share'])} (rollouts disagree on the reward)"),
+        ("within-task reward std", fmt(learn["within_task_reward_std"], 3)),
+        ("called llm_batch", f"{share(learn['llm_batch_share'])} of rollouts"),
+        ("set answer ready", f"{share(learn['answer_ready_share'])} of rollouts"),
+    ]
     return rows
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
     """The summary of one run, one figure per row."""
     means = summary["means"]
-    title = (f"{summary['env_id']} · {summary['mode']} · {summary['model']} · "
-             f"{summary['rollouts']} rollouts ({summary['failed']} failed)")
+    title = (
+        f"{summary['env_id']} · {summary['mode']} · {summary['model']} · "
+        f"{summary['rollouts']} rollouts ({summary['failed']} failed)"
+    )
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("figure", style="bold")
     table.add_column("value")
     table.add_row("reward (95% CI)", reward_text(summary["reward"]))
-    table.add_row("root tokens", f"{fmt(means['root_tokens'], 0)} per rollout "
-                                 f"({fmt(means['root_completion_tokens'], 0)} completion)")
+    table.add_row(
+        "root tokens",
+        f"{fmt(means['root_tokens'], 0)} per rollout ({fmt(means['root_completion_tokens'], 0)} completion)",
+    )
     table.add_row("sub-LLM tokens", f"{fmt(means['sub_llm_tokens'], 0)} per rollout")
     table.add_row("turns", f"{fmt(means['turns'])} per rollout")
     table.add_row("sub-LLM calls", f"{fmt(means['sub_llm_calls'])} per rollout")
     table.add_row("REPL time", f"{fmt(means['repl_seconds'], 2)} s per rollout")
-    table.add_row("wall time", f"{fmt(means['rollout_seconds'])} s per rollout, "
-                               f"{fmt(summary['run_seconds'])} s for the run")
+    table.add_row(
+        "wall time", f"{fmt(means['rollout_seconds'])} s per rollout, {fmt(summary['run_seconds'])} s for the run"
+    )
     for name, value in learnability_rows(summary):
         table.add_row(name, value)
     table.add_row("stop reasons", counts_text(summary["stop_reasons"]))
@@ -90,9 +97,11 @@ def ablation_markdown(summaries: dict[str, dict[str, Any]]) -> str:
     ]
     for mode, s in summaries.items():
         m = s["means"]
-        lines.append(f"| {mode} | {reward_text(s['reward'])} | {fmt(m['root_tokens'], 0)} | "
-                     f"{fmt(m['sub_llm_tokens'], 0)} | {fmt(m['rollout_seconds'])} | "
-                     f"{s['rollouts']} ({s['failed']}) |")
+        lines.append(
+            f"| {mode} | {reward_text(s['reward'])} | {fmt(m['root_tokens'], 0)} | "
+            f"{fmt(m['sub_llm_tokens'], 0)} | {fmt(m['rollout_seconds'])} | "
+            f"{s['rollouts']} ({s['failed']}) |"
+        )
     return "\n".join(lines) + "\n\n" + learnability_markdown(summaries)
 
 
@@ -102,17 +111,36 @@ def learnability_markdown(summaries: dict[str, dict[str, Any]]) -> str:
     k = max(s["learnability"]["k"] for s in summaries.values())
     threshold = first["pass_threshold"]
     pass_k = [f"pass@{k}"] if k > 1 else []
-    header = ["mode", "pass@1", *pass_k, "learnable tasks", "within-task std", "llm_batch", "answer ready",
-              "stop reasons"]
-    lines = [f"Learning signal: K = {k} rollout(s) per task; a rollout passes when its reward >= {threshold:g}; "
-             "learnable = the task's rollouts do not all get the same reward; llm_batch / answer ready = "
-             "share of rollouts that called llm_batch / set answer[\"ready\"]", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    header = [
+        "mode",
+        "pass@1",
+        *pass_k,
+        "learnable tasks",
+        "within-task std",
+        "llm_batch",
+        "answer ready",
+        "stop reasons",
+    ]
+    lines = [
+        f"Learning signal: K = {k} rollout(s) per task; a rollout passes when its reward >= {threshold:g}; "
+        "learnable = the task's rollouts do not all get the same reward; llm_batch / answer ready = "
+        'share of rollouts that called llm_batch / set answer["ready"]',
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     for mode, s in summaries.items():
         learn = s["learnability"]
-        cells = [mode, fmt(learn["pass_at_1"], 3), *([fmt(learn["pass_at_k"], 3)] if k > 1 else []),
-                 share(learn["learnable_share"]), fmt(learn["within_task_reward_std"], 3),
-                 share(learn["llm_batch_share"]), share(learn["answer_ready_share"]), counts_text(s["stop_reasons"])]
+        cells = [
+            mode,
+            fmt(learn["pass_at_1"], 3),
+            *([fmt(learn["pass_at_k"], 3)] if k > 1 else []),
+            share(learn["learnable_share"]),
+            fmt(learn["within_task_reward_std"], 3),
+            share(learn["llm_batch_share"]),
+            share(learn["answer_ready_share"]),
+            counts_text(s["stop_reasons"]),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -127,8 +155,12 @@ def ablation_chart(summaries: dict[str, dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     modes = list(summaries)
-    panels = [("reward", None), ("root-model tokens", "root_tokens"), ("sub-LLM tokens", "sub_llm_tokens"),
-              ("time per rollout (s)", "rollout_seconds")]
+    panels = [
+        ("reward", None),
+        ("root-model tokens", "root_tokens"),
+        ("sub-LLM tokens", "sub_llm_tokens"),
+        ("time per rollout (s)", "rollout_seconds"),
+    ]
     fig, grid = plt.subplots(2, len(panels), figsize=(3.4 * len(panels), 6.8))
     for ax, (label, key) in zip(grid[0], panels, strict=True):
         if key is None:
@@ -136,17 +168,21 @@ def ablation_chart(summaries: dict[str, dict[str, Any]], path: Path) -> None:
             heights = [r["mean"] or 0.0 for r in rewards]
             # matplotlib wants the CI as distances below and above each bar
             ci = [r["ci95"] or [h, h] for r, h in zip(rewards, heights, strict=True)]
-            errors = [[h - lo for h, (lo, _) in zip(heights, ci, strict=True)],
-                      [hi - h for h, (_, hi) in zip(heights, ci, strict=True)]]
+            errors = [
+                [h - lo for h, (lo, _) in zip(heights, ci, strict=True)],
+                [hi - h for h, (_, hi) in zip(heights, ci, strict=True)],
+            ]
             ax.bar(modes, heights, yerr=errors, capsize=4, color="tab:blue")
         else:
             ax.bar(modes, [summaries[mode]["means"][key] or 0.0 for mode in modes], color="tab:gray")
         ax.set_title(label, fontsize=10)
         ax.tick_params(axis="x", labelsize=9)
     k = max(s["learnability"]["k"] for s in summaries.values())
-    pairs = [("pass@1" + (f" / pass@{k}" if k > 1 else ""), ["pass_at_1"] + (["pass_at_k"] if k > 1 else [])),
-             ("learnable share / within-task std", ["learnable_share", "within_task_reward_std"]),
-             ("share calling llm_batch / answer ready", ["llm_batch_share", "answer_ready_share"])]
+    pairs = [
+        ("pass@1" + (f" / pass@{k}" if k > 1 else ""), ["pass_at_1"] + (["pass_at_k"] if k > 1 else [])),
+        ("learnable share / within-task std", ["learnable_share", "within_task_reward_std"]),
+        ("share calling llm_batch / answer ready", ["llm_batch_share", "answer_ready_share"]),
+    ]
     for ax, (label, keys) in zip(grid[1], pairs, strict=False):
         _grouped_bars(ax, modes, {key: [summaries[m]["learnability"][key] or 0.0 for m in modes] for key in keys})
         ax.set_title(label, fontsize=10)

@@ -70,8 +70,12 @@ def rollout_record(trace: vf.Trace, *, index: int, rollout: int) -> dict[str, An
         # Harness metrics come from trace.info: they are there even when scoring did not run.
         "metrics": {**(info.metrics if info else {}), **{k: v for k, v in trace.metrics.items() if v is not None}},
         "seconds": rollout_seconds(trace),
-        "prompt": {"system": data.system_prompt, "user": data.prompt if isinstance(data.prompt, str)
-                   else [m.model_dump(mode="json", exclude_none=True) for m in data.prompt or []]},
+        "prompt": {
+            "system": data.system_prompt,
+            "user": data.prompt
+            if isinstance(data.prompt, str)
+            else [m.model_dump(mode="json", exclude_none=True) for m in data.prompt or []],
+        },
         "transcript": [m.model_dump(mode="json", exclude_none=True) for m in root_branch_messages(trace)],
         "cells": list(info.cells) if info else [],
         "sub_llm_calls": list(info.sub_llm_calls) if info else [],
@@ -82,11 +86,24 @@ def rollout_record(trace: vf.Trace, *, index: int, rollout: int) -> dict[str, An
 
 def failed_episode_record(episode: vf.Episode, *, index: int, rollout: int) -> dict[str, Any]:
     """A record for an episode that produced no trace (an env-level failure)."""
-    return {"index": index, "task_id": episode.task.data.id, "task_index": episode.task.data.idx,
-            "rollout": rollout, "ok": False, "reward": None, "rewards": {}, "metrics": {},
-            "errors": [{"type": error.type, "message": error.message} for error in episode.errors],
-            "stop_reason": "error", "seconds": None, "prompt": {}, "transcript": [], "cells": [],
-            "sub_llm_calls": [], "answer": ""}
+    return {
+        "index": index,
+        "task_id": episode.task.data.id,
+        "task_index": episode.task.data.idx,
+        "rollout": rollout,
+        "ok": False,
+        "reward": None,
+        "rewards": {},
+        "metrics": {},
+        "errors": [{"type": error.type, "message": error.message} for error in episode.errors],
+        "stop_reason": "error",
+        "seconds": None,
+        "prompt": {},
+        "transcript": [],
+        "cells": [],
+        "sub_llm_calls": [],
+        "answer": "",
+    }
 
 
 def reward_of(trace: vf.Trace) -> float | None:
@@ -99,8 +116,11 @@ def reward_of(trace: vf.Trace) -> float | None:
 def rollout_seconds(trace: vf.Trace) -> float | None:
     """Wall time from runtime boot to the end of scoring (or of the last stage reached)."""
     timing = trace.timing
-    ends = [span.end for span in (timing.scoring, timing.finalize, timing.agent, timing.setup, timing.boot)
-            if span.end is not None]
+    ends = [
+        span.end
+        for span in (timing.scoring, timing.finalize, timing.agent, timing.setup, timing.boot)
+        if span.end is not None
+    ]
     return max(ends) - timing.start if ends else None
 
 
@@ -109,6 +129,7 @@ def root_branch_messages(trace: vf.Trace) -> list:
 
     Sub-LLM calls are branches of their own, and the last branch is not always the root's.
     """
+
     def last_root_turn(branch) -> int:
         ids = [parse_request_id(c.acp.request_id) for c in branch.calls if c.acp is not None]
         return max((i.turn for i in ids if i is not None and i.depth == 0), default=0)
@@ -250,8 +271,11 @@ class RunWriter:
     def finish(self, run_seconds: float) -> dict[str, Any]:
         """Write summary.json; returns it."""
         identity = {key: self.config.get(key) for key in ("env_id", "mode", "model")}
-        summary = {**identity, **summarize(self.records, self.config.get("pass_threshold", 1.0)),
-                   "run_seconds": run_seconds}
+        summary = {
+            **identity,
+            **summarize(self.records, self.config.get("pass_threshold", 1.0)),
+            "run_seconds": run_seconds,
+        }
         (self.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 

@@ -15,9 +15,9 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from rlm_env.core.rollout import root_turn
 from rlm_env.core.parsing import extract_code
 from rlm_env.core.prompts import PYTHON_TOOL_NAME, REPL_OUTPUT_PREFIX, repl_output_message
+from rlm_env.core.rollout import root_turn
 
 
 def clip(text: str, limit: int | None) -> str:
@@ -41,7 +41,8 @@ def render_rollout(record: dict[str, Any], limit: int | None = 1500) -> Renderab
         prompt = record["prompt"]
         user = prompt.get("user")
         messages = ([{"role": "system", "content": prompt["system"]}] if prompt.get("system") else []) + [
-            {"role": "user", "content": user if isinstance(user, str) else json.dumps(user)}]
+            {"role": "user", "content": user if isinstance(user, str) else json.dumps(user)}
+        ]
     subs_by_turn: dict[str, list[dict]] = {}
     for call in record["sub_llm_calls"]:
         subs_by_turn.setdefault(call.get("parent_request_id") or "", []).append(call)
@@ -60,19 +61,30 @@ def render_rollout(record: dict[str, Any], limit: int | None = 1500) -> Renderab
             # The RLM loop sends the output of code found in prose as a user turn with this prefix.
             is_output = role == "tool" or body.startswith(REPL_OUTPUT_PREFIX)
             outputs += is_output
-            parts.append(Panel(Text(clip(body.removeprefix(REPL_OUTPUT_PREFIX), limit)),
-                               title=("REPL output" if rlm else "tool output") if is_output else role,
-                               title_align="left",
-                               border_style="green" if is_output else "cyan"))
+            parts.append(
+                Panel(
+                    Text(clip(body.removeprefix(REPL_OUTPUT_PREFIX), limit)),
+                    title=("REPL output" if rlm else "tool output") if is_output else role,
+                    title_align="left",
+                    border_style="green" if is_output else "cyan",
+                )
+            )
         else:
             title = {"system": "system prompt", "user": "prompt"}.get(role, role)
-            parts.append(Panel(Text(clip(content_text(message), limit)), title=title, title_align="left",
-                               border_style="dim"))
+            parts.append(
+                Panel(Text(clip(content_text(message), limit)), title=title, title_align="left", border_style="dim")
+            )
     # The model never sees the output of the cell run after its last turn (the one that set
     # answer["ready"], or the one a budget stopped), so the transcript lacks it; the cell record has it.
     for cell in record["cells"][outputs:]:
-        parts.append(Panel(Text(clip(repl_output_message(cell["output"]), limit)), title="REPL output (last cell)",
-                           title_align="left", border_style="green"))
+        parts.append(
+            Panel(
+                Text(clip(repl_output_message(cell["output"]), limit)),
+                title="REPL output (last cell)",
+                title_align="left",
+                border_style="green",
+            )
+        )
     parts.append(_answer(record, limit))
     return Group(*parts)
 
@@ -80,9 +92,15 @@ def render_rollout(record: dict[str, Any], limit: int | None = 1500) -> Renderab
 def _header(record: dict) -> RenderableType:
     metrics = record["metrics"]
     reward = "not scored" if record["reward"] is None else f"{record['reward']:.3f}"
-    facts = [f"rollout {record['index']}", f"task {record['task_id']}", f"mode {record.get('mode') or '?'}",
-             f"reward {reward}", f"stop {record['stop_reason']}",
-             f"{metrics.get('root_turns', 0):.0f} turns", f"{metrics.get('sub_llm_calls', 0):.0f} sub-LLM calls"]
+    facts = [
+        f"rollout {record['index']}",
+        f"task {record['task_id']}",
+        f"mode {record.get('mode') or '?'}",
+        f"reward {reward}",
+        f"stop {record['stop_reason']}",
+        f"{metrics.get('root_turns', 0):.0f} turns",
+        f"{metrics.get('sub_llm_calls', 0):.0f} sub-LLM calls",
+    ]
     if record.get("seconds") is not None:
         facts.append(f"{record['seconds']:.1f} s")
     text = Text(" · ".join(facts), style="bold")
@@ -107,8 +125,12 @@ def _assistant(message: dict, turn: int, limit: int | None, rlm: bool) -> Render
             body.append(Syntax(clip(code, limit), "python", theme="ansi_dark", word_wrap=True))
         else:
             body.append(Text(clip(f"{name}({arguments})", limit), style="cyan"))
-    return Panel(Group(*body) if body else Text("(empty reply)", style="dim"), title=f"turn {turn} · root model",
-                 title_align="left", border_style="magenta")
+    return Panel(
+        Group(*body) if body else Text("(empty reply)", style="dim"),
+        title=f"turn {turn} · root model",
+        title_align="left",
+        border_style="magenta",
+    )
 
 
 def _code_argument(arguments: str | dict) -> str | None:
@@ -139,20 +161,37 @@ def _child_rlm(call: dict, limit: int | None) -> RenderableType:
     parts: list[RenderableType] = []
     for cell in call.get("cells", []):
         parts.append(Syntax(clip(cell["code"], limit), "python", theme="ansi_dark", word_wrap=True))
-        parts.append(Panel(Text(clip(repl_output_message(cell["output"]), limit)), title="REPL output",
-                           title_align="left", border_style="green"))
+        parts.append(
+            Panel(
+                Text(clip(repl_output_message(cell["output"]), limit)),
+                title="REPL output",
+                title_align="left",
+                border_style="green",
+            )
+        )
     if call.get("children"):
         parts.append(_sub_calls(call["children"], limit))
-    title = (f"child RLM #{call.get('index', '')} · depth {call.get('depth', '?')} · {call.get('turns', 0)} turns · "
-             f"stop {call.get('stop_reason') or 'none'}")
-    return Panel(Group(*parts) if parts else Text("(no cells)", style="dim"), title=title, title_align="left",
-                 border_style="magenta")
+    title = (
+        f"child RLM #{call.get('index', '')} · depth {call.get('depth', '?')} · {call.get('turns', 0)} turns · "
+        f"stop {call.get('stop_reason') or 'none'}"
+    )
+    return Panel(
+        Group(*parts) if parts else Text("(no cells)", style="dim"),
+        title=title,
+        title_align="left",
+        border_style="magenta",
+    )
 
 
 def _answer(record: dict, limit: int | None) -> RenderableType:
     text = Text(clip(record["answer"], limit) if record["answer"] else "(empty answer)")
-    rewards = ", ".join(f"{name} {score:.3f}" if score is not None else f"{name} -"
-                        for name, score in record["rewards"].items())
+    rewards = ", ".join(
+        f"{name} {score:.3f}" if score is not None else f"{name} -" for name, score in record["rewards"].items()
+    )
     reward = "not scored" if record["reward"] is None else f"{record['reward']:.3f}"
-    return Panel(text, title=f"answer · reward {reward}" + (f" ({rewards})" if rewards else ""),
-                 title_align="left", border_style="yellow")
+    return Panel(
+        text,
+        title=f"answer · reward {reward}" + (f" ({rewards})" if rewards else ""),
+        title_align="left",
+        border_style="yellow",
+    )

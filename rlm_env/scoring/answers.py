@@ -21,7 +21,7 @@ def unwrap_boxed(text: str) -> str:
     end = text.rfind("}")
     if start < 0 or end < start + len("\\boxed{"):
         return text
-    return text[start + len("\\boxed{"):end]
+    return text[start + len("\\boxed{") : end]
 
 
 def normalize_answer(text: str) -> str:

@@ -86,11 +86,21 @@ class JudgeConfig(BaseModel):
 
     def client_config(self, reward_name: str) -> vf.JudgeConfig:
         """verifiers' judge config for this judge; `reward_name` names the exchange on the trace."""
-        timeout = {"connect": min(30.0, self.timeout_s), "read": self.timeout_s, "write": self.timeout_s,
-                   "pool": self.timeout_s}
+        timeout = {
+            "connect": min(30.0, self.timeout_s),
+            "read": self.timeout_s,
+            "write": self.timeout_s,
+            "pool": self.timeout_s,
+        }
         # An empty variable name resolves to no key, which verifiers sends as "EMPTY".
-        return vf.JudgeConfig(model=self.model, base_url=self.base_url, api_key_var=self.api_key_var or "",
-                              sampling=vf.SamplingConfig(**self.sampling), timeout=timeout, name=reward_name)
+        return vf.JudgeConfig(
+            model=self.model,
+            base_url=self.base_url,
+            api_key_var=self.api_key_var or "",
+            sampling=vf.SamplingConfig(**self.sampling),
+            timeout=timeout,
+            name=reward_name,
+        )
 
 
 @dataclass(frozen=True)
@@ -148,8 +158,10 @@ class YesNoJudge(vf.Judge[bool]):
     async def judge(self, question: str, answer: str, response: str, trace: vf.Trace | None = None) -> Verdict:
         c = self.settings
         if c.api_key_var is not None and not os.environ.get(c.api_key_var):
-            raise JudgeError(f"the judge's API key variable {c.api_key_var} is not set: export it, or set "
-                             "judge.api_key_var to the variable that holds the key")
+            raise JudgeError(
+                f"the judge's API key variable {c.api_key_var} is not set: export it, or set "
+                "judge.api_key_var to the variable that holds the key"
+            )
         prompt = self.render(question, answer, response)
         for attempt in range(c.max_retries + 1):
             try:
@@ -157,24 +169,33 @@ class YesNoJudge(vf.Judge[bool]):
                 break
             except openai.APIError as error:  # the SDK's transport and HTTP errors; JudgeError from parse passes
                 if not _worth_retrying(error) or attempt == c.max_retries:
-                    raise JudgeError(f"judge {c.model} at {c.base_url} failed after {attempt + 1} attempt(s): "
-                                     f"{type(error).__name__}: {str(error)[:300]}") from error
-                await asyncio.sleep(_RETRY_BACKOFF_S * 2 ** attempt)
+                    raise JudgeError(
+                        f"judge {c.model} at {c.base_url} failed after {attempt + 1} attempt(s): "
+                        f"{type(error).__name__}: {str(error)[:300]}"
+                    ) from error
+                await asyncio.sleep(_RETRY_BACKOFF_S * 2**attempt)
         usage = result.usage
-        return Verdict(bool(result.parsed), prompt, result.text, usage.prompt_tokens if usage else 0,
-                       usage.completion_tokens if usage else 0)
+        return Verdict(
+            bool(result.parsed),
+            prompt,
+            result.text,
+            usage.prompt_tokens if usage else 0,
+            usage.completion_tokens if usage else 0,
+        )
 
 
 def _worth_retrying(error: openai.APIError) -> bool:
     """Timeouts, lost connections, 408, 409, 429 and 5xx pass; a bad request or a bad key does not."""
     if isinstance(error, openai.APIConnectionError):  # includes APITimeoutError
         return True
-    return isinstance(error, openai.APIStatusError) and (error.status_code in _RETRIED_STATUS
-                                                         or error.status_code >= 500)
+    return isinstance(error, openai.APIStatusError) and (
+        error.status_code in _RETRIED_STATUS or error.status_code >= 500
+    )
 
 
-async def judged(config: JudgeConfig, question: str, gold: str, response: str, trace: vf.Trace,
-                 reward_name: str = "correct") -> float:
+async def judged(
+    config: JudgeConfig, question: str, gold: str, response: str, trace: vf.Trace, reward_name: str = "correct"
+) -> float:
     """1.0 if the judge says the response matches the gold; the exchange is recorded on the trace.
 
     The judge sees `judge_view(response)`. An empty view scores 0 without asking. A judge that

@@ -116,8 +116,9 @@ class _Worker:
     """One math_verify process and a line reader on its stdout that honours a deadline."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-c", _WORKER_SOURCE], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_SOURCE], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
         self.buffer = b""
         if self.receive(_WORKER_START_TIMEOUT_S) != ["ready"]:
             self.kill()
@@ -140,8 +141,10 @@ class _Worker:
                 return None
             chunk = os.read(fd, 65536)
             if not chunk:
-                raise VerifierError(f"the math_verify worker died (exit code {self.process.wait()}; "
-                                    "its traceback, if any, is on stderr)")
+                raise VerifierError(
+                    f"the math_verify worker died (exit code {self.process.wait()}; "
+                    "its traceback, if any, is on stderr)"
+                )
             self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
         return json.loads(line)
@@ -180,5 +183,3 @@ def _stop_idle_workers() -> None:
     with _idle_lock:
         while _idle_workers:
             _idle_workers.pop().kill()
-
-

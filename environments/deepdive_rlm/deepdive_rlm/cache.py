@@ -10,8 +10,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-SCHEMA = ("CREATE TABLE IF NOT EXISTS cache "
-          "(key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL, size INTEGER NOT NULL)")
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS cache "
+    "(key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL, size INTEGER NOT NULL)"
+)
 
 
 class DiskCache:

@@ -9,20 +9,28 @@ from rlm_env.data import DatasetUnavailable, load_rows, reference_order
 
 DATASET, SPLIT = "zai-org/DeepDive", "qa_rl"
 COLUMNS = ("question", "answer")
-OFFLINE_HINT = "Or run offline: --env-args '{\"source\": \"offline\"}' asks questions over a bundled Wikipedia index."
+OFFLINE_HINT = 'Or run offline: --env-args \'{"source": "offline"}\' asks questions over a bundled Wikipedia index.'
 
 
 @functools.lru_cache(maxsize=4)
-def hub_split(split: str, eval_fraction: float, split_seed: int, revision: str | None,
-              data_files: tuple[str, ...] | None) -> datasets.Dataset:
+def hub_split(
+    split: str, eval_fraction: float, split_seed: int, revision: str | None, data_files: tuple[str, ...] | None
+) -> datasets.Dataset:
     """The `split` part of qa_rl, as `Dataset.train_test_split(test_size=eval_fraction, seed=split_seed)`
     cuts it (the same call as the original DeepDive environment, so the same seed gives the same rows)."""
-    rows = load_rows(DATASET, split=SPLIT, revision=revision, data_files=list(data_files) if data_files else None,
-                     offline_hint=OFFLINE_HINT)
+    rows = load_rows(
+        DATASET,
+        split=SPLIT,
+        revision=revision,
+        data_files=list(data_files) if data_files else None,
+        offline_hint=OFFLINE_HINT,
+    )
     missing = [column for column in COLUMNS if column not in rows.column_names]
     if missing:
-        raise DatasetUnavailable(f"{DATASET} rows lack the column(s) {', '.join(missing)} (have: "
-                                 f"{', '.join(rows.column_names)}); local data_files need `question` and `answer`")
+        raise DatasetUnavailable(
+            f"{DATASET} rows lack the column(s) {', '.join(missing)} (have: "
+            f"{', '.join(rows.column_names)}); local data_files need `question` and `answer`"
+        )
     parts = rows.train_test_split(test_size=eval_fraction, seed=split_seed)
     return parts["train" if split == "train" else "test"]
 
@@ -32,12 +40,24 @@ def question_id(question: str) -> str:
     return "q-" + hashlib.sha256(question.rstrip().encode()).hexdigest()[:12]
 
 
-def hub_rows(split: str, eval_fraction: float, split_seed: int, revision: str | None,
-             data_files: list[str] | None, shuffle_seed: int | None) -> list[dict]:
+def hub_rows(
+    split: str,
+    eval_fraction: float,
+    split_seed: int,
+    revision: str | None,
+    data_files: list[str] | None,
+    shuffle_seed: int | None,
+) -> list[dict]:
     """Rows as dicts with an id, the question and the answer (trailing whitespace removed)."""
     table = hub_split(split, eval_fraction, split_seed, revision, tuple(data_files) if data_files else None)
-    rows = [{"id": str(row["id"]) if row.get("id") is not None else question_id(row["question"]),
-             "question": row["question"].rstrip(), "answer": str(row["answer"]).rstrip()} for row in table]
+    rows = [
+        {
+            "id": str(row["id"]) if row.get("id") is not None else question_id(row["question"]),
+            "question": row["question"].rstrip(),
+            "answer": str(row["answer"]).rstrip(),
+        }
+        for row in table
+    ]
     if shuffle_seed is None:
         return rows
     return [rows[i] for i in reference_order(len(rows), shuffle_seed)]

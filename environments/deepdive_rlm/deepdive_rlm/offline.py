@@ -28,15 +28,16 @@ YEAR = re.compile(r"\b(1[0-9]{3}|20[0-2][0-9])\b")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 _ABBREVIATION = re.compile(r"(?:\b[A-Z]|\b(?:Mr|Mrs|Dr|St|Jr|Sr|Mt|No|vs|c|ca|U\.S))\.$")
 _STOPWORDS = {"with", "from", "that", "this", "into", "over", "under", "after", "before", "their", "other", "about"}
-INTRO = ("Here is a sentence from the lead section of an encyclopedia article, with the article's subject "
-         "blanked out as [SUBJECT]")
+INTRO = (
+    "Here is a sentence from the lead section of an encyclopedia article, with the article's subject "
+    "blanked out as [SUBJECT]"
+)
 QUESTIONS = {
-    "title": INTRO + ":\n\n\"{sentence}\"\n\nWhat is the title of that article? Answer with the title only.",
-    "year": INTRO + " and one year as [YEAR]:\n\n\"{sentence}\"\n\nWhat is the missing year? "
-                    "Answer with the year only.",
-    "bridge": INTRO + " and another subject, which has an article of its own, as [X]:\n\n\"{sentence}\"\n\n"
-              "The lead section of the article about [X] mentions exactly one year. Which year is it? "
-              "Answer with the year only.",
+    "title": INTRO + ':\n\n"{sentence}"\n\nWhat is the title of that article? Answer with the title only.',
+    "year": INTRO + ' and one year as [YEAR]:\n\n"{sentence}"\n\nWhat is the missing year? Answer with the year only.',
+    "bridge": INTRO + ' and another subject, which has an article of its own, as [X]:\n\n"{sentence}"\n\n'
+    "The lead section of the article about [X] mentions exactly one year. Which year is it? "
+    "Answer with the year only.",
 }
 
 
@@ -58,8 +59,9 @@ def split_articles(split: str, eval_fraction: float, split_seed: int) -> list[Wi
 
 
 @functools.lru_cache(maxsize=8)
-def offline_questions(split: str, eval_fraction: float, split_seed: int, kinds: tuple[str, ...], seed: int,
-                      limit: int | None) -> tuple[OfflineQuestion, ...]:
+def offline_questions(
+    split: str, eval_fraction: float, split_seed: int, kinds: tuple[str, ...], seed: int, limit: int | None
+) -> tuple[OfflineQuestion, ...]:
     """Up to `limit` questions (None: one per usable article), kinds taken in turn."""
     rng = random.Random(seed)
     articles = split_articles(split, eval_fraction, split_seed)
@@ -95,8 +97,13 @@ class _Builder:
             made = getattr(self, f"_{kind}")(masked, article)
             if made is not None:
                 sentence, answer, evidence = made
-                return OfflineQuestion(f"{kind}-{article.id}", kind, QUESTIONS[kind].format(sentence=sentence),
-                                       answer, (page_url(article.title), *evidence))
+                return OfflineQuestion(
+                    f"{kind}-{article.id}",
+                    kind,
+                    QUESTIONS[kind].format(sentence=sentence),
+                    answer,
+                    (page_url(article.title), *evidence),
+                )
         return None
 
     def _title(self, masked: str, article: WikiArticle):
@@ -113,7 +120,7 @@ class _Builder:
         words = list(re.finditer(r"\S+", masked))
         for word in words[1:]:  # a title at the start of a sentence may just be a capitalised word
             for title in self.targets.get(word.group().strip("\"'(),.;:"), []):
-                rest = masked[word.start():]
+                rest = masked[word.start() :]
                 if title != article.title and re.match(re.escape(title) + r"\b", rest):
                     target = self.by_title[title]
                     sentence = re.sub(rf"\b{re.escape(title)}\b", "[X]", masked)

@@ -14,8 +14,10 @@ def format_results(query: str, results: list[SearchResult]) -> str:
     """Ranked results, one block each: title, URL, snippet."""
     if not results:
         return f"No results for {query!r}. Try other words."
-    blocks = [f"{rank}. {r.title}\n   URL: {r.url}\n   {' '.join(r.snippet.split())}"
-              for rank, r in enumerate(results, start=1)]
+    blocks = [
+        f"{rank}. {r.title}\n   URL: {r.url}\n   {' '.join(r.snippet.split())}"
+        for rank, r in enumerate(results, start=1)
+    ]
     return f"Results for {query!r}:\n\n" + "\n\n".join(blocks)
 
 

@@ -27,7 +27,8 @@ TITLE_WEIGHT = 4.0  # a query word in the title counts like four in the text
 # row (dropping them makes a sentence-long query about 4x faster).
 STOPWORDS = frozenset(
     "a an and are as at be been but by for from had has have he her his in into is it its of on or she that the "
-    "their them they this to was were which who with".split())
+    "their them they this to was were which who with".split()
+)
 
 
 def page_url(title: str) -> str:
@@ -52,8 +53,9 @@ def build_index(path: Path) -> None:
             CREATE VIRTUAL TABLE docs_fts USING fts5(title, text, content='docs', content_rowid='id',
                                                      tokenize='porter unicode61 remove_diacritics 2');
         """)
-        db.executemany("INSERT INTO docs VALUES (?, ?, ?, ?)",
-                       ((a.id, a.title, a.topic, a.text) for a in load_wiki_corpus()))
+        db.executemany(
+            "INSERT INTO docs VALUES (?, ?, ?, ?)", ((a.id, a.title, a.topic, a.text) for a in load_wiki_corpus())
+        )
         db.execute("INSERT INTO docs_fts (rowid, title, text) SELECT id, title, text FROM docs")
         db.execute("INSERT INTO docs_fts (docs_fts, rank) VALUES ('rank', ?)", (f"bm25({TITLE_WEIGHT}, 1.0)",))
         db.execute("INSERT INTO docs_fts (docs_fts) VALUES ('optimize')")
@@ -90,15 +92,20 @@ class LocalSearch:
         rows = self.db.execute(
             "SELECT d.title, snippet(docs_fts, 1, '', '', ' … ', 32) "
             "FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid "
-            "WHERE docs_fts MATCH ? ORDER BY rank LIMIT ?", (expression, limit)).fetchall()
+            "WHERE docs_fts MATCH ? ORDER BY rank LIMIT ?",
+            (expression, limit),
+        ).fetchall()
         return [SearchResult(title, page_url(title), snippet) for title, snippet in rows]
 
     async def open(self, url: str) -> str:
         title = unquote(_WIKIPEDIA.sub("", url.removeprefix(URL_PREFIX))).replace("_", " ").strip()
-        row = (self.db.execute("SELECT title, text FROM docs WHERE title = ?", (title,)).fetchone()
-               or self.db.execute("SELECT title, text FROM docs WHERE title = ? COLLATE NOCASE", (title,)).fetchone())
+        row = (
+            self.db.execute("SELECT title, text FROM docs WHERE title = ?", (title,)).fetchone()
+            or self.db.execute("SELECT title, text FROM docs WHERE title = ? COLLATE NOCASE", (title,)).fetchone()
+        )
         if row is None:
-            raise ToolError(f"no page at {url!r}: open a URL from the search results (they look like "
-                            f"{page_url('Albert Einstein')})")
+            raise ToolError(
+                f"no page at {url!r}: open a URL from the search results (they look like {page_url('Albert Einstein')})"
+            )
         title, text = row
         return f"{title}\n{page_url(title)}\n\n{text}"

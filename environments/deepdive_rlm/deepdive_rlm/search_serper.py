@@ -34,8 +34,13 @@ class SerperSearch:
         self.config = config  # deepdive_rlm.tools.SearchConfig
         self.api_key = api_key
         c = config
-        self.cache = shared_cache(str(Path(c.cache_dir) / "web-cache.sqlite"), int(c.cache_max_mb * 2**20),
-                                  c.cache_max_age_h * 3600) if c.cache_max_mb > 0 else None
+        self.cache = (
+            shared_cache(
+                str(Path(c.cache_dir) / "web-cache.sqlite"), int(c.cache_max_mb * 2**20), c.cache_max_age_h * 3600
+            )
+            if c.cache_max_mb > 0
+            else None
+        )
 
     def _retrying(self) -> dict:
         return {"retries": self.config.retries, "backoff_s": self.config.backoff_s}
@@ -46,11 +51,19 @@ class SerperSearch:
             return [SearchResult(**r) for r in json.loads(hit)]
         headers = {"X-API-KEY": self.api_key, "Content-Type": "application/json"}
         async with httpx.AsyncClient(timeout=self.config.timeout_s) as client:
-            fetched = await fetch(client, "POST", self.config.serper_url, json={"q": query, "num": limit},
-                                  headers=headers, max_bytes=SEARCH_MAX_BYTES, **self._retrying())
+            fetched = await fetch(
+                client,
+                "POST",
+                self.config.serper_url,
+                json={"q": query, "num": limit},
+                headers=headers,
+                max_bytes=SEARCH_MAX_BYTES,
+                **self._retrying(),
+            )
         if fetched.status in (401, 403):
-            raise SearchUnavailable(f"Serper rejected the API key (HTTP {fetched.status}): check "
-                                    f"{self.config.serper_api_key_var}")
+            raise SearchUnavailable(
+                f"Serper rejected the API key (HTTP {fetched.status}): check {self.config.serper_api_key_var}"
+            )
         if fetched.status != 200:
             raise ToolError(f"search failed (HTTP {fetched.status}); try again or rephrase the query")
         try:
@@ -69,8 +82,9 @@ class SerperSearch:
             return hit
         c = self.config
         hooks = {} if c.allow_private_urls else {"request": [refuse_private_hosts]}
-        async with httpx.AsyncClient(timeout=c.timeout_s, follow_redirects=True, event_hooks=hooks,
-                                     headers={"User-Agent": USER_AGENT}) as client:
+        async with httpx.AsyncClient(
+            timeout=c.timeout_s, follow_redirects=True, event_hooks=hooks, headers={"User-Agent": USER_AGENT}
+        ) as client:
             try:
                 fetched = await fetch(client, "GET", url, max_bytes=int(c.max_download_mb * 2**20), **self._retrying())
             except httpx.InvalidURL as error:
@@ -88,8 +102,13 @@ def parse_serper(data: dict) -> list[SearchResult]:
     results = []
     box = data.get("answerBox") or {}
     if box.get("answer") or box.get("snippet"):
-        results.append(SearchResult(f"Answer box: {box.get('title', '')}".strip(), box.get("link", ""),
-                                    box.get("answer") or box.get("snippet")))
+        results.append(
+            SearchResult(
+                f"Answer box: {box.get('title', '')}".strip(),
+                box.get("link", ""),
+                box.get("answer") or box.get("snippet"),
+            )
+        )
     for item in data.get("organic") or []:
         results.append(SearchResult(item.get("title", ""), item.get("link", ""), item.get("snippet", "")))
     return results

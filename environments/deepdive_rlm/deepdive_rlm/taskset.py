@@ -33,7 +33,6 @@ from deepdive_rlm.tools import SearchConfig
 from deepdive_rlm.usage import query_redundancy, tool_usage
 from rlm_env import Ref, RLMTaskData
 from rlm_env.data import PresetDefaults
-
 from rlm_env.scoring import JudgeConfig, final_answer, judged
 
 ANSWER_FORMAT = "Answer with the exact name, title or value the question asks for."
@@ -43,13 +42,21 @@ TIPS = (
     "sub-LLMs together in one llm_batch call; each sub-LLM can search and open pages, so tell it exactly what "
     "to find and to reply briefly with its answer and the URL it came from. Keep the replies in variables, "
     "compare them, and send a follow-up batch for clues that are still open or where sources disagree. When "
-    "the evidence agrees, put only the final answer (a name, title or value) in answer[\"content\"] and set "
-    "answer[\"ready\"] = True."
+    'the evidence agrees, put only the final answer (a name, title or value) in answer["content"] and set '
+    'answer["ready"] = True.'
 )
 
-ARTICLE = {"source": "hub", "split": "eval", "eval_fraction": 0.1, "split_seed": 42, "seed": 42, "shuffle": True,
-           "num_examples": 50, "search": {"backend": "serper", "max_results": 10, "max_page_chars": 20_000},
-           "task": {"reward": "judge", "judge": {"model": "gpt-4.1-mini"}}}
+ARTICLE = {
+    "source": "hub",
+    "split": "eval",
+    "eval_fraction": 0.1,
+    "split_seed": 42,
+    "seed": 42,
+    "shuffle": True,
+    "num_examples": 50,
+    "search": {"backend": "serper", "max_results": 10, "max_page_chars": 20_000},
+    "task": {"reward": "judge", "judge": {"model": "gpt-4.1-mini"}},
+}
 """The article's run: qa_rl split 90/10 with seed 42, the eval part shuffled with `Dataset.shuffle(seed=42)`,
 50 questions, Serper web search (10 results, pages cut at 20,000 characters), judged by gpt-4.1-mini."""
 
@@ -84,8 +91,11 @@ class DeepDiveTask(vf.Task[DeepDiveData, vf.State, DeepDiveTaskConfig]):
     async def correct(self, trace: vf.Trace) -> float:
         """1 if the final answer matches the gold (by judge or exact match), else 0."""
         response = final_answer(trace)
-        mode = self.config.reward if self.config.reward != "auto" else (
-            "exact" if self.data.source == "offline" else "judge")
+        mode = (
+            self.config.reward
+            if self.config.reward != "auto"
+            else ("exact" if self.data.source == "offline" else "judge")
+        )
         if mode == "exact":
             return exact_match(response, self.data.answer)
         return await judged(self.config.judge, self.data.question, self.data.answer, response, trace)
@@ -101,8 +111,12 @@ class DeepDiveTask(vf.Task[DeepDiveData, vf.State, DeepDiveTaskConfig]):
     async def tools(self, trace: vf.Trace) -> dict[str, float]:
         """Search and open calls, tool errors and query redundancy, counted from the trace (all models)."""
         usage = tool_usage(trace)
-        return {"searches": usage.searches, "opens": usage.opens, "tool_errors": usage.errors,
-                "search_redundancy": query_redundancy(usage.queries)}
+        return {
+            "searches": usage.searches,
+            "opens": usage.opens,
+            "tool_errors": usage.errors,
+            "search_redundancy": query_redundancy(usage.queries),
+        }
 
 
 class DeepDiveConfig(PresetDefaults, vf.TasksetConfig):
@@ -141,7 +155,6 @@ class DeepDiveConfig(PresetDefaults, vf.TasksetConfig):
     task: DeepDiveTaskConfig = DeepDiveTaskConfig()
     """How each task is scored (`--env.taskset.task.<name>`)."""
 
-
     @model_validator(mode="after")
     def _check(self) -> "DeepDiveConfig":
         if self.source == "offline" and (self.data_files or self.revision):
@@ -156,13 +169,25 @@ class DeepDiveTaskset(vf.Taskset[DeepDiveTask, DeepDiveConfig]):
         search = c.search.model_copy(update={"backend": backend})
         tools = Ref(fn="deepdive_rlm.tools:make_tools", args=search.model_dump())
         if c.source == "offline":
-            questions = offline_questions(c.split, c.eval_fraction, c.split_seed, tuple(c.offline_kinds), c.seed,
-                                          c.num_examples)
-            rows = [{"id": q.id, "question": q.question, "answer": q.answer, "kind": q.kind,
-                     "evidence": list(q.evidence), "prompt": q.question} for q in questions]
+            questions = offline_questions(
+                c.split, c.eval_fraction, c.split_seed, tuple(c.offline_kinds), c.seed, c.num_examples
+            )
+            rows = [
+                {
+                    "id": q.id,
+                    "question": q.question,
+                    "answer": q.answer,
+                    "kind": q.kind,
+                    "evidence": list(q.evidence),
+                    "prompt": q.question,
+                }
+                for q in questions
+            ]
         else:
-            rows = hub_rows(c.split, c.eval_fraction, c.split_seed, c.revision, c.data_files,
-                            c.seed if c.shuffle else None)[: c.num_examples]
+            rows = hub_rows(
+                c.split, c.eval_fraction, c.split_seed, c.revision, c.data_files, c.seed if c.shuffle else None
+            )[: c.num_examples]
             rows = [{**row, "prompt": f"{row['question']}\n\n{ANSWER_FORMAT}"} for row in rows]
-        return [DeepDiveTask(DeepDiveData(**row, source=c.source, tools_ref=tools, env_tips=TIPS), c.task)
-                for row in rows]
+        return [
+            DeepDiveTask(DeepDiveData(**row, source=c.source, tools_ref=tools, env_tips=TIPS), c.task) for row in rows
+        ]

@@ -23,11 +23,15 @@ from deepdive_rlm.search_serper import SearchUnavailable, SerperSearch
 from rlm_env import Tool, ToolError
 
 DESCRIPTIONS = {
-    "serper": ("Search the web with Google. Returns up to {n} ranked results, each with a title, a URL and a snippet.",
-               "Open a web page (HTML or PDF) by URL and return its text, cut at {chars:,} characters."),
-    "local": ("Search an offline encyclopedia (the lead sections of 10,000 Wikipedia articles). Returns up to {n} "
-              "ranked results, each with a title, a URL and a snippet.",
-              "Open an encyclopedia page by its URL from the search results (wiki://Title) and return its text."),
+    "serper": (
+        "Search the web with Google. Returns up to {n} ranked results, each with a title, a URL and a snippet.",
+        "Open a web page (HTML or PDF) by URL and return its text, cut at {chars:,} characters.",
+    ),
+    "local": (
+        "Search an offline encyclopedia (the lead sections of 10,000 Wikipedia articles). Returns up to {n} "
+        "ranked results, each with a title, a URL and a snippet.",
+        "Open an encyclopedia page by its URL from the search results (wiki://Title) and return its text.",
+    ),
 }
 
 
@@ -80,8 +84,10 @@ def make_tools(**args) -> list[Tool]:
     else:
         api_key = os.environ.get(config.serper_api_key_var, "")
         if not api_key:
-            raise SearchUnavailable(f"{config.serper_api_key_var} is not set: export your Serper API key, or run "
-                                    "offline with search.backend = 'local'")
+            raise SearchUnavailable(
+                f"{config.serper_api_key_var} is not set: export your Serper API key, or run "
+                "offline with search.backend = 'local'"
+            )
         backend = SerperSearch(config, api_key)
     search_text, open_text = DESCRIPTIONS[config.backend]
 
@@ -96,11 +102,18 @@ def make_tools(**args) -> list[Tool]:
         return truncate(await backend.open(url.strip()), config.max_page_chars)
 
     def schema(name: str, description: str) -> dict:
-        return {"type": "object", "properties": {name: {"type": "string", "description": description}},
-                "required": [name]}
+        return {
+            "type": "object",
+            "properties": {name: {"type": "string", "description": description}},
+            "required": [name],
+        }
 
     return [
         Tool("search", search_text.format(n=config.max_results), schema("query", "What to search for."), search),
-        Tool("open", open_text.format(chars=config.max_page_chars), schema("url", "A URL from the search results."),
-             open_page),
+        Tool(
+            "open",
+            open_text.format(chars=config.max_page_chars),
+            schema("url", "A URL from the search results."),
+            open_page,
+        ),
     ]

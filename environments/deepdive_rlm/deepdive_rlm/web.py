@@ -24,8 +24,30 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_WAIT_S = 30.0  # cap on one backoff sleep, whatever Retry-After says
 USER_AGENT = "Mozilla/5.0 (compatible; rlm-env-deepdive/0.1)"
 DROP_TAGS = ["script", "style", "noscript", "svg", "template", "iframe", "form", "nav", "footer"]
-BLOCK_TAGS = ["p", "div", "section", "article", "li", "tr", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5",
-              "h6", "pre", "blockquote", "header", "main", "dd", "dt", "figcaption"]
+BLOCK_TAGS = [
+    "p",
+    "div",
+    "section",
+    "article",
+    "li",
+    "tr",
+    "table",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "pre",
+    "blockquote",
+    "header",
+    "main",
+    "dd",
+    "dt",
+    "figcaption",
+]
 
 
 @dataclass(frozen=True)
@@ -38,12 +60,13 @@ class Fetched:
     charset: str | None = None
 
 
-async def fetch(client: httpx.AsyncClient, method: str, url: str, *, retries: int, backoff_s: float,
-                max_bytes: int, **kwargs) -> Fetched:
+async def fetch(
+    client: httpx.AsyncClient, method: str, url: str, *, retries: int, backoff_s: float, max_bytes: int, **kwargs
+) -> Fetched:
     """One request, retried on timeouts, connection errors, 429 and 5xx; the last answer is returned."""
     for attempt in range(retries + 1):
         last = attempt == retries
-        wait = backoff_s * 2 ** attempt
+        wait = backoff_s * 2**attempt
         try:
             async with client.stream(method, url, **kwargs) as response:
                 body, truncated = await _read_capped(response, max_bytes)
@@ -52,8 +75,7 @@ async def fetch(client: httpx.AsyncClient, method: str, url: str, *, retries: in
                 raise ToolError(f"{url} did not answer in time (tried {retries + 1} times)") from error
         except httpx.RequestError as error:  # connection, protocol, decoding, too many redirects
             if last:
-                raise ToolError(f"could not fetch {url}: {type(error).__name__} "
-                                f"(tried {retries + 1} times)") from error
+                raise ToolError(f"could not fetch {url}: {type(error).__name__} (tried {retries + 1} times)") from error
         else:
             if response.status_code not in RETRY_STATUSES or last:
                 return Fetched(response.status_code, response.headers, body, truncated, response.charset_encoding)

@@ -11,36 +11,59 @@ import warnings
 from rlm_env.data import load_rows, reference_order
 
 HUB_PATH, HUB_CONFIG = "PrimeIntellect/INTELLECT-3-RL", "math"
-OFFLINE_HINT = ("Or run offline: --env-args '{\"source\": \"offline\"}' generates math problems with "
-                "gold answers locally (reasoning-gym).")
+OFFLINE_HINT = (
+    'Or run offline: --env-args \'{"source": "offline"}\' generates math problems with '
+    "gold answers locally (reasoning-gym)."
+)
 # reasoning-gym generators whose gold is one number or fraction that math_verify checks reliably
 OFFLINE_DATASETS = ("gsm_symbolic", "simple_equations", "fraction_simplification", "lcm", "gcd")
 
 
-def hub_rows(split: str, revision: str | None, data_files: list[str] | None, difficulty_column: str,
-             min_avg_reward: float | None, max_avg_reward: float | None, shuffle: bool, seed: int,
-             count: int | None) -> list[dict]:
+def hub_rows(
+    split: str,
+    revision: str | None,
+    data_files: list[str] | None,
+    difficulty_column: str,
+    min_avg_reward: float | None,
+    max_avg_reward: float | None,
+    shuffle: bool,
+    seed: int,
+    count: int | None,
+) -> list[dict]:
     """Rows of INTELLECT-3-RL `math`, filtered by difficulty, then shuffled, then cut to `count`."""
-    rows = load_rows(HUB_PATH, name=HUB_CONFIG, split=split, revision=revision, data_files=data_files,
-                     offline_hint=OFFLINE_HINT)
+    rows = load_rows(
+        HUB_PATH, name=HUB_CONFIG, split=split, revision=revision, data_files=data_files, offline_hint=OFFLINE_HINT
+    )
     if missing := {"question", "answer"} - set(rows.column_names):
         raise ValueError(f"the math rows lack column(s) {sorted(missing)} (columns: {rows.column_names})")
     bounded = min_avg_reward is not None or max_avg_reward is not None
     if bounded and difficulty_column not in rows.column_names:
-        raise ValueError(f"difficulty_column {difficulty_column!r} is not in the data: set it to one of "
-                         f"{rows.column_names} or drop min_avg_reward/max_avg_reward")
+        raise ValueError(
+            f"difficulty_column {difficulty_column!r} is not in the data: set it to one of "
+            f"{rows.column_names} or drop min_avg_reward/max_avg_reward"
+        )
     keep = list(range(len(rows)))
     if bounded:
         low, high = min_avg_reward or 0.0, 1.0 if max_avg_reward is None else max_avg_reward
-        keep = [i for i, value in enumerate(rows[difficulty_column])
-                if value is not None and not math.isnan(value) and low <= value <= high]
+        keep = [
+            i
+            for i, value in enumerate(rows[difficulty_column])
+            if value is not None and not math.isnan(value) and low <= value <= high
+        ]
     if shuffle:  # Dataset.shuffle(seed)'s order, as the published math-python env used
         keep = [keep[i] for i in reference_order(len(keep), seed)]
     keep = keep[:count] if count else keep
     has_difficulty = difficulty_column in rows.column_names
-    return [{"id": f"intellect3-math-{split}-{index}", "question": row["question"], "answer": row["answer"],
-             "source": "intellect3-math", "avg_reward": row[difficulty_column] if has_difficulty else None}
-            for index, row in zip(keep, rows.select(keep))]
+    return [
+        {
+            "id": f"intellect3-math-{split}-{index}",
+            "question": row["question"],
+            "answer": row["answer"],
+            "source": "intellect3-math",
+            "avg_reward": row[difficulty_column] if has_difficulty else None,
+        }
+        for index, row in zip(keep, rows.select(keep))
+    ]
 
 
 def offline_rows(dataset_names: list[str], count: int, seed: int) -> list[dict]:
@@ -49,9 +72,18 @@ def offline_rows(dataset_names: list[str], count: int, seed: int) -> list[dict]:
         warnings.simplefilter("ignore", SyntaxWarning)  # a dependency (cellpylib) compiles with `is "..."`
         import reasoning_gym
     per_dataset = math.ceil(count / len(dataset_names))
-    groups = [[{"id": f"{name}-{seed}-{i}", "question": item["question"], "answer": str(item["answer"]),
-                "source": f"reasoning-gym/{name}", "avg_reward": None}
-               for i, item in enumerate(reasoning_gym.create_dataset(name, size=per_dataset, seed=seed + k))]
-              for k, name in enumerate(dataset_names)]
+    groups = [
+        [
+            {
+                "id": f"{name}-{seed}-{i}",
+                "question": item["question"],
+                "answer": str(item["answer"]),
+                "source": f"reasoning-gym/{name}",
+                "avg_reward": None,
+            }
+            for i, item in enumerate(reasoning_gym.create_dataset(name, size=per_dataset, seed=seed + k))
+        ]
+        for k, name in enumerate(dataset_names)
+    ]
     mixed = [row for group in itertools.zip_longest(*groups) for row in group if row is not None]
     return mixed[:count]

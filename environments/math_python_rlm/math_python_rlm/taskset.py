@@ -29,9 +29,11 @@ from rlm_env.data import PresetDefaults
 from rlm_env.scoring import VERIFY_TIMEOUT_S, extract_boxed, strip_think, verify_math
 
 PACKAGES = ["numpy", "scipy", "sympy"]
-PROMPT = ("Solve the math problem below. Do the calculations in Python instead of by hand (the standard "
-          f"library, {', '.join(PACKAGES[:-1])} and {PACKAGES[-1]} are available). Give the final answer "
-          "in \\boxed{}, for example \\boxed{\\frac{3}{4}}.\n\n")
+PROMPT = (
+    "Solve the math problem below. Do the calculations in Python instead of by hand (the standard "
+    f"library, {', '.join(PACKAGES[:-1])} and {PACKAGES[-1]} are available). Give the final answer "
+    "in \\boxed{}, for example \\boxed{\\frac{3}{4}}.\n\n"
+)
 TIPS = (
     "Work exactly where you can: sympy's Rational, sqrt, simplify, solve and nsimplify keep results "
     "exact where floats would round. Print intermediate values, and check the result before answering "
@@ -133,15 +135,16 @@ class MathPythonConfig(PresetDefaults, vf.TasksetConfig):
     task: MathPythonTaskConfig = MathPythonTaskConfig()
     """How each task is scored (`--env.taskset.task.<name>`)."""
 
-
     @model_validator(mode="after")
     def _check(self) -> "MathPythonConfig":
         low, high = self.min_avg_reward, self.max_avg_reward
         if low is not None and high is not None and low > high:
             raise ValueError("min_avg_reward is larger than max_avg_reward: swap or widen them")
         if self.source == "offline" and (low is not None or high is not None):
-            raise ValueError("reasoning-gym problems have no difficulty values: drop min_avg_reward/max_avg_reward "
-                             "or use source 'hub'")
+            raise ValueError(
+                "reasoning-gym problems have no difficulty values: drop min_avg_reward/max_avg_reward "
+                "or use source 'hub'"
+            )
         if self.source == "offline" and self.num_examples is None:
             raise ValueError("the offline source generates problems: set num_examples to how many")
         return self
@@ -153,9 +156,30 @@ class MathPythonTaskset(vf.Taskset[MathPythonTask, MathPythonConfig]):
         if c.source == "offline":
             rows = offline_rows(list(c.offline_datasets), c.num_examples, c.seed)
         else:
-            rows = hub_rows(c.split, c.revision, c.data_files, c.difficulty_column, c.min_avg_reward,
-                            c.max_avg_reward, c.shuffle, c.seed, c.num_examples)
-        return [MathPythonTask(MathPythonData(
-            id=row["id"], prompt=PROMPT + row["question"], env_tips=TIPS, repl_packages=PACKAGES,
-            standard_python_tool=True, answer=row["answer"], source=row["source"], avg_reward=row["avg_reward"],
-        ), c.task) for row in rows]
+            rows = hub_rows(
+                c.split,
+                c.revision,
+                c.data_files,
+                c.difficulty_column,
+                c.min_avg_reward,
+                c.max_avg_reward,
+                c.shuffle,
+                c.seed,
+                c.num_examples,
+            )
+        return [
+            MathPythonTask(
+                MathPythonData(
+                    id=row["id"],
+                    prompt=PROMPT + row["question"],
+                    env_tips=TIPS,
+                    repl_packages=PACKAGES,
+                    standard_python_tool=True,
+                    answer=row["answer"],
+                    source=row["source"],
+                    avg_reward=row["avg_reward"],
+                ),
+                c.task,
+            )
+            for row in rows
+        ]

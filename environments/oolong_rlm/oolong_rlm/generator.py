@@ -29,8 +29,12 @@ from collections import Counter
 from collections.abc import Sequence
 
 QUESTION_KINDS = (
-    "most_common_label", "least_common_label", "label_count",
-    "label_comparison", "most_common_user", "most_common_date",
+    "most_common_label",
+    "least_common_label",
+    "label_count",
+    "label_comparison",
+    "most_common_user",
+    "most_common_date",
 )
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -66,13 +70,19 @@ def _snippet(flat: str) -> str:
 
 def _frame(n: int, labels: Sequence[str]) -> tuple[str, str]:
     """(preamble, closing) for a window of n lines; same wording as oolong-synth."""
-    what = (f"text excerpts, one per line. Each excerpt can be classified into one of "
-            f"{len(labels)} categories: " + ", ".join(f"'{x}'" for x in labels) + ".")
-    stats = (f"You will be asked to answer questions about the aggregate label statistics across "
-             f"all {n} examples in this dataset. Do not try to guess, estimate, or approximate "
-             f"the result. Calculate the exact answer given these datapoints.")
-    return (f"The following lines contain {n} {what}\n\n{stats}\n\n",
-            f"Recall: the preceding lines contain {n} {what}\n\n{stats}\n\n")
+    what = (
+        f"text excerpts, one per line. Each excerpt can be classified into one of "
+        f"{len(labels)} categories: " + ", ".join(f"'{x}'" for x in labels) + "."
+    )
+    stats = (
+        f"You will be asked to answer questions about the aggregate label statistics across "
+        f"all {n} examples in this dataset. Do not try to guess, estimate, or approximate "
+        f"the result. Calculate the exact answer given these datapoints."
+    )
+    return (
+        f"The following lines contain {n} {what}\n\n{stats}\n\n",
+        f"Recall: the preceding lines contain {n} {what}\n\n{stats}\n\n",
+    )
 
 
 def _fmt_date(d: dt.date) -> str:
@@ -85,11 +95,17 @@ def _build_window(rng, flats, by_label, labels, target):
     users = rng.sample(range(10000, 100000), min(90000, max(2, est_n // 10)))
     days = rng.sample(range(3 * 365), min(3 * 365, max(2, est_n // 5)))
     dates = [dt.date(2022, 1, 1) + dt.timedelta(days=d) for d in days]
+
     # cumulative weights: rng.choices is then O(log k) per draw, not O(k)
-    zipf = lambda k: list(itertools.accumulate(1 / (r + 1) for r in range(k)))
+    def zipf(k):
+        return list(itertools.accumulate(1 / (r + 1) for r in range(k)))
+
     user_w, date_w = zipf(len(users)), zipf(len(dates))
     label_w = list(itertools.accumulate(rng.gammavariate(1.0, 1.0) + 0.05 for _ in labels))
-    overhead = lambda n: sum(map(len, _frame(n, labels)))
+
+    def overhead(n):
+        return sum(map(len, _frame(n, labels)))
+
     prefix_len = len(f"Date: {_fmt_date(dates[0])} || User: {users[0]} || Instance: ")
     snippets: dict[int, str] = {}
     lines, records, used = [], [], 0  # used = sum(len(line) + 1)
@@ -118,8 +134,7 @@ def _build_window(rng, flats, by_label, labels, target):
 
     pre, close = _frame(len(lines), labels)
     labelled = [f"{line} || Label: {rec[2]}" for line, rec in zip(lines, records)]
-    return (pre + "\n".join(lines) + "\n" + close,
-            pre + "\n".join(labelled) + "\n" + close, records)
+    return (pre + "\n".join(lines) + "\n" + close, pre + "\n".join(labelled) + "\n" + close, records)
 
 
 def _unique_top(counts: dict, n: int, lowest: bool = False):
@@ -143,33 +158,46 @@ def _candidates(records, labels) -> dict[str, list[tuple]]:
             q = f"In the above data, which of the labels is the {word} common? " + _LABEL_FORM.format(label_list)
             out[kind].append((q, gold, "counting", "TASK_TYPE." + ("LEAST_FREQ" if lowest else "MOST_FREQ"), "LABEL"))
     for x in labels:
-        q = (f"In the above data, how many data points should be classified as label '{x}'? "
-             "Give your final answer in the form 'Answer: number'.")
+        q = (
+            f"In the above data, how many data points should be classified as label '{x}'? "
+            "Give your final answer in the form 'Answer: number'."
+        )
         out["label_count"].append((q, counts[x], "counting", "TASK_TYPE.NUMERIC_ONE_CLASS", "NUMERIC"))
     for a, b in itertools.combinations(labels, 2):
         a_vs_b = counts[a] - counts[b]
         if a_vs_b != 0 and abs(a_vs_b) <= 0.02 * n:
             continue  # near-tie: Oolong asks only exact ties or clear differences
         gold = "more common than" if a_vs_b > 0 else "less common than" if a_vs_b < 0 else "same frequency as"
-        q = (f"In the above data, is label '{a}' more common, less common, or the same frequency as "
-             f"label '{b}'? Give your final answer in the form 'Answer: {a} is [X] {b}', where [X] is "
-             "'more common than', 'less common than', or 'same frequency as'.")
+        q = (
+            f"In the above data, is label '{a}' more common, less common, or the same frequency as "
+            f"label '{b}'? Give your final answer in the form 'Answer: {a} is [X] {b}', where [X] is "
+            "'more common than', 'less common than', or 'same frequency as'."
+        )
         out["label_comparison"].append((q, gold, "counting", "TASK_TYPE.RELATIVE_FREQ", "COMPARISON"))
     if (user := _unique_top(Counter(r[1] for r in records), n)) is not None:
-        q = ("In the above data, which user is represented most often? Give your final answer in "
-             "the form 'User: [X]', where [X] is the user ID.")
+        q = (
+            "In the above data, which user is represented most often? Give your final answer in "
+            "the form 'User: [X]', where [X] is the user ID."
+        )
         out["most_common_user"].append((q, user, "user", "TASK_TYPE.MOST_FREQ", "USER"))
     if (date := _unique_top(Counter(r[0] for r in records), n)) is not None:
-        q = ("In the above data, which date is represented most often? Give your final answer in "
-             "the form 'Date: [X]', where [X] is the date in the format MM/DD/YYYY.")
+        q = (
+            "In the above data, which date is represented most often? Give your final answer in "
+            "the form 'Date: [X]', where [X] is the date in the format MM/DD/YYYY."
+        )
         out["most_common_date"].append((q, date, "timeline", "TASK_TYPE.MOST_FREQ", "DATE"))
     return out
 
 
 def generate_oolong_tasks(
-    items: Sequence[tuple[str, str]], context_chars: int, num_tasks: int, seed: int,
-    labels: Sequence[str] | None = None, num_labels: int | None = 4,
-    question_kinds: Sequence[str] = QUESTION_KINDS, questions_per_window: int = 5,
+    items: Sequence[tuple[str, str]],
+    context_chars: int,
+    num_tasks: int,
+    seed: int,
+    labels: Sequence[str] | None = None,
+    num_labels: int | None = 4,
+    question_kinds: Sequence[str] = QUESTION_KINDS,
+    questions_per_window: int = 5,
     dataset: str = "wiki_topics",
 ) -> list[dict]:
     """`num_tasks` oolong-synth-style rows (HF column names) from (text, label) items.
@@ -214,12 +242,22 @@ def generate_oolong_tasks(
             if not pools[kind]:
                 continue
             q, gold, group, task, answer_type = pools[kind].pop(rng.randrange(len(pools[kind])))
-            rows.append({
-                "id": len(rows), "context_len": context_chars, "dataset": dataset,
-                "context_window_text": text, "context_window_text_with_labels": text_labelled,
-                "question": q, "task_group": group, "task": task, "answer": repr([gold]),
-                "answer_type": "ANSWER_TYPE." + answer_type, "input_subset": "False",
-                "num_labels": k, "context_window_id": window_id,
-            })
+            rows.append(
+                {
+                    "id": len(rows),
+                    "context_len": context_chars,
+                    "dataset": dataset,
+                    "context_window_text": text,
+                    "context_window_text_with_labels": text_labelled,
+                    "question": q,
+                    "task_group": group,
+                    "task": task,
+                    "answer": repr([gold]),
+                    "answer_type": "ANSWER_TYPE." + answer_type,
+                    "input_subset": "False",
+                    "num_labels": k,
+                    "context_window_id": window_id,
+                }
+            )
             picked += 1
     raise AssertionError("unreachable")

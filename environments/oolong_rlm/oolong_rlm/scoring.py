@@ -119,7 +119,7 @@ def comparison_phrase(prediction: str) -> str | None:
     matches = list(_COMPARISON.finditer(prediction))
     if len({m.group() for m in matches}) != 1:
         return None
-    if any(_NEGATED.search(prediction[:m.start()]) for m in matches):
+    if any(_NEGATED.search(prediction[: m.start()]) for m in matches):
         return None
     return matches[0].group()
 

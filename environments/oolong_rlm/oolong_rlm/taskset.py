@@ -25,7 +25,6 @@ from oolong_rlm.data import CONTEXT_COLUMN, hub_rows, offline_rows
 from oolong_rlm.scoring import parse_synth_gold, score_real, score_synth
 from rlm_env import Ref, RLMTaskData
 from rlm_env.data import PresetDefaults, reference_order
-
 from rlm_env.scoring import JudgeConfig, final_answer, judged
 
 REAL_INSTRUCTION = "Return the final answer in \\boxed{}."
@@ -37,8 +36,14 @@ TIPS = (
     "parse the replies. Aggregate with Python (collections.Counter), check the counts add up, and answer "
     "in exactly the form the question asks for."
 )
-ARTICLE = {"split": "validation", "seed": 42, "shuffle": True, "num_examples": 50, "drop_numeric": False,
-           "task": {"reward": "judge", "judge": {"model": "gpt-5-mini"}}}
+ARTICLE = {
+    "split": "validation",
+    "seed": 42,
+    "shuffle": True,
+    "num_examples": 50,
+    "drop_numeric": False,
+    "task": {"reward": "judge", "judge": {"model": "gpt-5-mini"}},
+}
 """The article's runs: 50 validation rows after `Dataset.shuffle(seed=42)`, no answer-type filter,
 judged yes/no by gpt-5-mini."""
 
@@ -93,8 +98,9 @@ class OolongTask(vf.Task[OolongData, vf.State, OolongTaskConfig]):
         the judge's yes/no in judge mode."""
         if self.config.reward == "judge":
             gold = self.data.answer if self.data.subset == "real" else str(parse_synth_gold(self.data.answer))
-            return await judged(self.config.judge, self.data.prompt or "", gold, final_answer(trace), trace,
-                                reward_name="oolong_score")
+            return await judged(
+                self.config.judge, self.data.prompt or "", gold, final_answer(trace), trace, reward_name="oolong_score"
+            )
         if self.data.subset == "real":
             return score_real(final_answer(trace), self.data.answer)
         return score_synth(final_answer(trace), self.data.answer, self.data.answer_type, self.data.prompt or "")
@@ -147,12 +153,13 @@ class OolongConfig(PresetDefaults, vf.TasksetConfig):
     task: OolongTaskConfig = OolongTaskConfig()
     """How each task is scored (`--env.taskset.task.<name>`)."""
 
-
     @model_validator(mode="after")
     def _check(self) -> "OolongConfig":
         if self.source == "offline" and self.subset == "real":
-            raise ValueError("the offline source generates synth-style tasks: use subset 'synth' or "
-                             "'synth_with_labels', or source 'hub' for real")
+            raise ValueError(
+                "the offline source generates synth-style tasks: use subset 'synth' or "
+                "'synth_with_labels', or source 'hub' for real"
+            )
         if self.min_context_chars and self.max_context_chars and self.min_context_chars > self.max_context_chars:
             raise ValueError("min_context_chars is larger than max_context_chars: swap or widen them")
         return self
@@ -171,13 +178,21 @@ class OolongTaskset(vf.Taskset[OolongTask, OolongConfig]):
     def _offline(self) -> list[dict]:
         c = self.config
         count = c.num_examples or 50
-        args = dict(context_chars=c.offline_context_chars, num_tasks=count, seed=c.seed,
-                    questions_per_window=c.offline_questions_per_window)
+        args = dict(
+            context_chars=c.offline_context_chars,
+            num_tasks=count,
+            seed=c.seed,
+            questions_per_window=c.offline_questions_per_window,
+        )
         labelled = c.subset == "synth_with_labels"
-        return [{**{k: v for k, v in row.items() if not k.startswith("context_window_text")},
-                 "context_chars": len(row[CONTEXT_COLUMN[c.subset]]),
-                 "ref": Ref(fn="oolong_rlm.data:offline_context", args={**args, "row": i, "labelled": labelled})}
-                for i, row in enumerate(offline_rows(**args))]
+        return [
+            {
+                **{k: v for k, v in row.items() if not k.startswith("context_window_text")},
+                "context_chars": len(row[CONTEXT_COLUMN[c.subset]]),
+                "ref": Ref(fn="oolong_rlm.data:offline_context", args={**args, "row": i, "labelled": labelled}),
+            }
+            for i, row in enumerate(offline_rows(**args))
+        ]
 
     def _hub(self) -> list[dict]:
         c = self.config
@@ -195,19 +210,28 @@ class OolongTaskset(vf.Taskset[OolongTask, OolongConfig]):
     def _keep(self, row: dict) -> bool:
         c = self.config
         answer_type = row.get("answer_type", "dnd")
-        return ((c.datasets is None or row.get("dataset") in c.datasets)
-                and (c.min_context_chars is None or row["context_chars"] >= c.min_context_chars)
-                and (c.max_context_chars is None or row["context_chars"] <= c.max_context_chars)
-                and (c.answer_types is None or answer_type in c.answer_types)
-                and not (c.drop_numeric and answer_type == "ANSWER_TYPE.NUMERIC"))
+        return (
+            (c.datasets is None or row.get("dataset") in c.datasets)
+            and (c.min_context_chars is None or row["context_chars"] >= c.min_context_chars)
+            and (c.max_context_chars is None or row["context_chars"] <= c.max_context_chars)
+            and (c.answer_types is None or answer_type in c.answer_types)
+            and not (c.drop_numeric and answer_type == "ANSWER_TYPE.NUMERIC")
+        )
 
     def _data(self, row: dict) -> OolongData:
         subset = self.config.subset
         question = row["question"] if subset != "real" else f"{row['question']}\n\n{REAL_INSTRUCTION}"
         return OolongData(
-            id=str(row["id"]), prompt=question, extra_data_ref=row["ref"], env_tips=TIPS,
+            id=str(row["id"]),
+            prompt=question,
+            extra_data_ref=row["ref"],
+            env_tips=TIPS,
             env_tips_code=TIPS_CODE if subset != "real" else None,
-            standard_inline_data=True, data_preview_chars=0,
-            answer=str(row["answer"]), answer_type=row.get("answer_type", "dnd"), subset=subset,
-            context_chars=row["context_chars"], source_dataset=str(row.get("dataset", "")),
+            standard_inline_data=True,
+            data_preview_chars=0,
+            answer=str(row["answer"]),
+            answer_type=row.get("answer_type", "dnd"),
+            subset=subset,
+            context_chars=row["context_chars"],
+            source_dataset=str(row.get("dataset", "")),
         )

@@ -36,32 +36,159 @@ MIX = {"words": 0.20, "json": 0.20, "csv": 0.20, "codes": 0.25, "mixed": 0.15}
 DEFAULT_LENGTHS = {"words": 200, "json": 500, "csv": 500, "codes": 300, "mixed": 600}
 OVERPRODUCE = 2  # the raw text is at least this many times the target length
 
-WORDS = tuple("""
+WORDS = tuple(
+    """
 anchor bicycle cabinet compass cottage crystal dynamo emerald fireplace gallery
 glacier hammock harbour horizon iceberg journey justice kettle lecture machine
 meadow monsoon notebook orchard paradox pelican pyramid quarter railway reactor
 saddle satchel scanner shipyard skeleton station thimble tornado trumpet tunnel
 uniform vaccine vintage volcano walrus warehouse whistle windmill yoghurt zeppelin
 alphabet blizzard cathedral diploma elevator festival galaxy hurricane invoice lighthouse
-""".split())
-FIRST = ("Ada", "Bruno", "Carmen", "Dmitri", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas", "Kemal",
-         "Lucia", "Marek", "Nadia", "Oscar", "Priya", "Quentin", "Rosa", "Stefan", "Tamsin", "Ulrich",
-         "Vera", "Wendell", "Ximena", "Yusuf", "Zora")
-LAST = ("Abbott", "Brennan", "Castillo", "Dunmore", "Eriksen", "Falconer", "Gallagher", "Hartley", "Iqbal",
-        "Jankowski", "Kowalczyk", "Lindqvist", "Moreau", "Nakamura", "Okafor", "Pemberton", "Quiroga",
-        "Rasmussen", "Sorensen", "Thornbury", "Underwood", "Valdivia", "Whitlock", "Yamamoto", "Zielinski")
-STREETS = ("Alder", "Birch", "Chestnut", "Dover", "Elm", "Foundry", "Granary", "Hollow", "Juniper", "Kingfisher",
-           "Lantern", "Millbrook", "Northgate", "Orchard", "Quarry", "Riverside", "Saltmarsh", "Tanner")
+""".split()
+)
+FIRST = (
+    "Ada",
+    "Bruno",
+    "Carmen",
+    "Dmitri",
+    "Elena",
+    "Farid",
+    "Greta",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kemal",
+    "Lucia",
+    "Marek",
+    "Nadia",
+    "Oscar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Stefan",
+    "Tamsin",
+    "Ulrich",
+    "Vera",
+    "Wendell",
+    "Ximena",
+    "Yusuf",
+    "Zora",
+)
+LAST = (
+    "Abbott",
+    "Brennan",
+    "Castillo",
+    "Dunmore",
+    "Eriksen",
+    "Falconer",
+    "Gallagher",
+    "Hartley",
+    "Iqbal",
+    "Jankowski",
+    "Kowalczyk",
+    "Lindqvist",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Pemberton",
+    "Quiroga",
+    "Rasmussen",
+    "Sorensen",
+    "Thornbury",
+    "Underwood",
+    "Valdivia",
+    "Whitlock",
+    "Yamamoto",
+    "Zielinski",
+)
+STREETS = (
+    "Alder",
+    "Birch",
+    "Chestnut",
+    "Dover",
+    "Elm",
+    "Foundry",
+    "Granary",
+    "Hollow",
+    "Juniper",
+    "Kingfisher",
+    "Lantern",
+    "Millbrook",
+    "Northgate",
+    "Orchard",
+    "Quarry",
+    "Riverside",
+    "Saltmarsh",
+    "Tanner",
+)
 STREET_KINDS = ("Street", "Avenue", "Road", "Lane", "Court", "Terrace", "Drive", "Crossing", "Row", "Place")
-CITY_PARTS = ("Ash", "Brook", "Clay", "Dale", "Fair", "Glen", "Haw", "Kings", "Lake", "Marl", "Oak", "Red",
-              "Stone", "Thorn", "West", "Wood")
+CITY_PARTS = (
+    "Ash",
+    "Brook",
+    "Clay",
+    "Dale",
+    "Fair",
+    "Glen",
+    "Haw",
+    "Kings",
+    "Lake",
+    "Marl",
+    "Oak",
+    "Red",
+    "Stone",
+    "Thorn",
+    "West",
+    "Wood",
+)
 CITY_ENDS = ("ford", "haven", "ton", "field", "bury", "mouth", "view", "port", "wick", "stead")
-COUNTRIES = ("Argentina", "Botswana", "Cambodia", "Denmark", "Ecuador", "Finland", "Ghana", "Hungary",
-             "Indonesia", "Jordan", "Kenya", "Lithuania", "Mongolia", "Namibia", "Oman", "Portugal",
-             "Qatar", "Romania", "Senegal", "Tunisia", "Uruguay", "Vietnam", "Zambia")
+COUNTRIES = (
+    "Argentina",
+    "Botswana",
+    "Cambodia",
+    "Denmark",
+    "Ecuador",
+    "Finland",
+    "Ghana",
+    "Hungary",
+    "Indonesia",
+    "Jordan",
+    "Kenya",
+    "Lithuania",
+    "Mongolia",
+    "Namibia",
+    "Oman",
+    "Portugal",
+    "Qatar",
+    "Romania",
+    "Senegal",
+    "Tunisia",
+    "Uruguay",
+    "Vietnam",
+    "Zambia",
+)
 DOMAINS = ("example.com", "example.org", "example.net", "mail.test", "post.invalid")
-PRODUCTS = ("Amber", "Basin", "Copper", "Delta", "Ember", "Flint", "Granite", "Harbor", "Ivory", "Jasper",
-            "Kestrel", "Linen", "Maple", "Nickel", "Onyx", "Pebble", "Quill", "Russet", "Slate", "Timber")
+PRODUCTS = (
+    "Amber",
+    "Basin",
+    "Copper",
+    "Delta",
+    "Ember",
+    "Flint",
+    "Granite",
+    "Harbor",
+    "Ivory",
+    "Jasper",
+    "Kestrel",
+    "Linen",
+    "Maple",
+    "Nickel",
+    "Onyx",
+    "Pebble",
+    "Quill",
+    "Russet",
+    "Slate",
+    "Timber",
+)
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I look-alikes
 CSV_HEADER = "id,item,price,qty,date"
 
@@ -86,8 +213,9 @@ def _words(rng: random.Random, count: int) -> str:
 def _phone(rng: random.Random) -> str:
     digits = [str(rng.randrange(10)) for _ in range(10)]
     a, b, c = "".join(digits[:3]), "".join(digits[3:6]), "".join(digits[6:])
-    return rng.choice((f"({a}) {b}-{c}", f"{a}.{b}.{c}", f"+1-{a}-{b}-{c}", f"{a}{b}{c}",
-                       f"{a}-{b}-{c}x{rng.randint(100, 9999)}"))
+    return rng.choice(
+        (f"({a}) {b}-{c}", f"{a}.{b}.{c}", f"+1-{a}-{b}-{c}", f"{a}{b}{c}", f"{a}-{b}-{c}x{rng.randint(100, 9999)}")
+    )
 
 
 def _email(rng: random.Random, first: str, last: str) -> str:
@@ -120,8 +248,10 @@ def _csv(rng: random.Random, rows: int) -> str:
     lines = [CSV_HEADER]
     for _ in range(rows):
         date = f"{rng.randint(1970, 2024)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-        lines.append(f"{rng.randint(1000, 9999)},{rng.choice(PRODUCTS)} {rng.choice(PRODUCTS)},"
-                     f"{rng.randint(10, 999)}.{rng.randint(0, 99):02d},{rng.randint(1, 100)},{date}")
+        lines.append(
+            f"{rng.randint(1000, 9999)},{rng.choice(PRODUCTS)} {rng.choice(PRODUCTS)},"
+            f"{rng.randint(10, 999)}.{rng.randint(0, 99):02d},{rng.randint(1, 100)},{date}"
+        )
     return "\n".join(lines)
 
 
@@ -130,8 +260,9 @@ def _short_code(rng: random.Random) -> str:
 
 
 def _codes(rng: random.Random, count: int, short_only: bool = False) -> str:
-    codes = [_short_code(rng) if short_only or i % 2 else str(uuid.UUID(int=rng.getrandbits(128)))
-             for i in range(count)]
+    codes = [
+        _short_code(rng) if short_only or i % 2 else str(uuid.UUID(int=rng.getrandbits(128))) for i in range(count)
+    ]
     return "\n".join(codes)
 
 
@@ -145,8 +276,12 @@ def _chunk(content_type: str, rng: random.Random, index: int) -> str:
     if content_type == "codes":
         return _codes(rng, 10)
     # mixed: the four kinds in turn, each a smaller chunk
-    return (lambda: _codes(rng, 5, short_only=True), lambda: _words(rng, 20), lambda: _json(rng, 2),
-            lambda: _csv(rng, 4))[index % 4]()
+    return (
+        lambda: _codes(rng, 5, short_only=True),
+        lambda: _words(rng, 20),
+        lambda: _json(rng, 2),
+        lambda: _csv(rng, 4),
+    )[index % 4]()
 
 
 def raw_text(content_type: str, target_length: int, rng: random.Random) -> str:
@@ -165,7 +300,7 @@ def fragment(raw: str, target_length: int, mean_fragment_length: int, rng: rando
         high = min(int(1.5 * m), remaining)
         size = rng.randint(min(max(1, m // 2), high), high)
         start = rng.randint(0, len(raw) - size)
-        parts.append(raw[start:start + size])
+        parts.append(raw[start : start + size])
         length += size
     return "".join(parts)
 
@@ -180,8 +315,13 @@ def content_types(content_type: str, num_samples: int, rng: random.Random) -> li
     return kinds
 
 
-def article_samples(num_samples: int, content_type: str = ALL, target_length: int | None = None,
-                    mean_fragment_length: int | None = None, seed: int = 42) -> list[ArticleSample]:
+def article_samples(
+    num_samples: int,
+    content_type: str = ALL,
+    target_length: int | None = None,
+    mean_fragment_length: int | None = None,
+    seed: int = 42,
+) -> list[ArticleSample]:
     """`num_samples` samples in generation order; the same arguments always give the same texts
     (each sample has its own string-seeded generator, identical across processes)."""
     if content_type not in CONTENT_TYPES and content_type != ALL:
@@ -194,8 +334,10 @@ def article_samples(num_samples: int, content_type: str = ALL, target_length: in
     for i, kind in enumerate(content_types(content_type, num_samples, random.Random(f"article-mix:{seed}"))):
         length = target_length or DEFAULT_LENGTHS[kind]
         if mean_fragment_length is not None and mean_fragment_length > length:
-            raise ValueError(f"mean_fragment_length {mean_fragment_length} is longer than the {kind} texts "
-                             f"({length} characters): lower it or raise target_length")
+            raise ValueError(
+                f"mean_fragment_length {mean_fragment_length} is longer than the {kind} texts "
+                f"({length} characters): lower it or raise target_length"
+            )
         rng = random.Random(f"article:{content_type}:{seed}:{i}")
         raw = raw_text(kind, length, rng)
         text = raw[:length] if mean_fragment_length is None else fragment(raw, length, mean_fragment_length, rng)

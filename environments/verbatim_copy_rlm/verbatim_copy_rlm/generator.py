@@ -36,7 +36,8 @@ MIN_LENGTH = 50
 CONTENT_TYPES = ("words", "json", "csv", "codes", "mixed")
 ALL = "all"
 
-VOCAB = tuple("""
+VOCAB = tuple(
+    """
 a an as at be by do go he if in is it me my no of on or so to up us we
 act age air arm art bag bay bed bee bin bow box cap car cat cog cow cup day den
 dew dog ear egg elm eve fan fig fin fir fog fox gem gum hat hay hen hub hut ink
@@ -69,7 +70,8 @@ aardvark absinthe ambulant bergamot cerulean chimeric doldrums ephemeral
 filigree gossamer halcyon isthmus labyrinth lugubrious mercurial nebulous
 obsidian palimpsest penumbra quixotic sardonic serendipity sycophant taciturn
 tessellate verisimilitude vicissitude zeitgeist
-""".split())
+""".split()
+)
 CITIES = ("Oslo", "Lima", "Quito", "Hanoi", "Perth", "Cork", "Accra", "Bergen", "Porto")
 B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -175,8 +177,14 @@ def _csv_row(rng: random.Random) -> list[str]:
     last, first = rng.choice(VOCAB).title(), rng.choice(VOCAB).title()
     name = rng.choice((f"{first} {last}", f"{last}, {first}"))  # the comma forces quoting
     note = rng.choice(("", _prose(rng, rng.randint(5, 25)), f'said "{rng.choice(VOCAB)}"'))
-    return [str(rng.randint(1, 9999)), name, rng.choice(CITIES), str(rng.randint(0, 500)),
-            f"{rng.uniform(0, 999):.2f}", note]
+    return [
+        str(rng.randint(1, 9999)),
+        name,
+        rng.choice(CITIES),
+        str(rng.randint(0, 500)),
+        f"{rng.uniform(0, 999):.2f}",
+        note,
+    ]
 
 
 def gen_csv(rng: random.Random, n: int) -> str:
@@ -247,8 +255,14 @@ def fragment(content_type: str, n: int, mean_fragment_length: int, rng: random.R
     return "".join(src[a:b] for src, a, b in fragment_slices(content_type, n, mean_fragment_length, rng))
 
 
-def generate_samples(content_type: str, num_samples: int, min_length: int = 200, max_length: int = 600,
-                     mean_fragment_length: int | None = None, seed: int = 0) -> list[VerbatimSample]:
+def generate_samples(
+    content_type: str,
+    num_samples: int,
+    min_length: int = 200,
+    max_length: int = 600,
+    mean_fragment_length: int | None = None,
+    seed: int = 0,
+) -> list[VerbatimSample]:
     """``num_samples`` samples with lengths uniform in [min_length, max_length].
 
     "all" gives a fixed mix: the five types cycled (counts differ by at most one), in
@@ -272,6 +286,7 @@ def generate_samples(content_type: str, num_samples: int, min_length: int = 200,
             text = generate_text(kind, n, rng)
         else:
             text = fragment(kind, n, mean_fragment_length, rng)
-        samples.append(VerbatimSample(f"{content_type}-{seed}-{i}", kind, text, len(text),
-                                      mean_fragment_length is not None))
+        samples.append(
+            VerbatimSample(f"{content_type}-{seed}-{i}", kind, text, len(text), mean_fragment_length is not None)
+        )
     return samples

@@ -24,7 +24,6 @@ from pydantic import ConfigDict, Field, model_validator
 from rlm_env import RLMTaskData
 from rlm_env.data import PresetDefaults, reference_order
 from rlm_env.scoring import char_accuracy, exact_match, final_answer, levenshtein_similarity, unwrap_boxed
-
 from verbatim_copy_rlm.article_generator import article_samples
 from verbatim_copy_rlm.generator import MIN_LENGTH, generate_samples
 
@@ -34,8 +33,10 @@ PROMPT = (
     "no quotes, no comments).\n\n<text>\n{text}\n</text>"
 )
 # The article's layout: one instruction line, a blank line, the text flush against its tags.
-ARTICLE_PROMPT = ("Copy the text inside the <text> tags exactly, character for character, leaving out the "
-                  "tags themselves:\n\n<text>{text}</text>")
+ARTICLE_PROMPT = (
+    "Copy the text inside the <text> tags exactly, character for character, leaving out the "
+    "tags themselves:\n\n<text>{text}</text>"
+)
 ARTICLE_SYSTEM_PROMPT = (
     "You copy text exactly, character for character: spelling, capital letters, punctuation, digits, "
     "spaces and line breaks all count. When you reply with the copy itself, put it inside \\boxed{}."
@@ -110,16 +111,18 @@ class VerbatimCopyConfig(PresetDefaults, vf.TasksetConfig):
     seed: int = 0
     """Seed of the generator (and the shuffle): the same config always yields the same tasks."""
 
-
     @model_validator(mode="after")
     def _lengths_in_order(self) -> "VerbatimCopyConfig":
         if self.min_length > self.max_length:
-            raise ValueError(f"min_length ({self.min_length}) is larger than max_length ({self.max_length}): "
-                             "lower min_length or raise max_length")
+            raise ValueError(
+                f"min_length ({self.min_length}) is larger than max_length ({self.max_length}): "
+                "lower min_length or raise max_length"
+            )
         m, n = self.mean_fragment_length, self.target_length
         if m is not None and n is not None and m > n:
-            raise ValueError(f"mean_fragment_length ({m}) is longer than target_length ({n}): lower it or raise "
-                             "target_length")
+            raise ValueError(
+                f"mean_fragment_length ({m}) is longer than target_length ({n}): lower it or raise target_length"
+            )
         return self
 
 
@@ -136,14 +139,17 @@ class VerbatimCopyTaskset(vf.Taskset[VerbatimCopyTask, VerbatimCopyConfig]):
         if c.shuffle:
             samples = [samples[i] for i in reference_order(len(samples), c.seed)]
         return [
-            VerbatimCopyTask(VerbatimCopyData(
-                id=sample.id,
-                prompt=prompt.format(text=sample.text),
-                system_prompt=system,
-                env_tips=TIPS,
-                text=sample.text,
-                content_type=sample.content_type,
-                fragmented=sample.fragmented,
-            ), c.task)
+            VerbatimCopyTask(
+                VerbatimCopyData(
+                    id=sample.id,
+                    prompt=prompt.format(text=sample.text),
+                    system_prompt=system,
+                    env_tips=TIPS,
+                    text=sample.text,
+                    content_type=sample.content_type,
+                    fragmented=sample.fragmented,
+                ),
+                c.task,
+            )
             for sample in samples
         ]
