@@ -14,7 +14,8 @@ from pydantic import ValidationError
 import rlm_env.scoring.math_check as scoring
 from conftest import hub_unreachable_error, run_env
 from fake_openai import FakeOpenAI, code, text
-from math_python_rlm.taskset import PACKAGES, TIPS, MathPythonConfig, MathPythonData, MathPythonTask, MathPythonTaskset
+from math_python_rlm.prompts import PACKAGES, TIPS
+from math_python_rlm.taskset import MathPythonConfig, MathPythonData, MathPythonTask, MathPythonTaskset
 from rlm_env import RolloutInfo
 from rlm_env.data import DatasetUnavailable
 from rlm_env.scoring import VerifierError, extract_boxed, verify_math

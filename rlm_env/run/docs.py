@@ -11,9 +11,15 @@ KNOBS_END = "<!-- harness-knobs:end -->"
 
 
 def arguments_table(config: type[BaseModel], prefix: str = "") -> str:
-    """Markdown tables of the fields `config` declares itself (not those it inherits unchanged),
-    followed by one table per nested config section (`search.*`, `task.judge.*`, ...)."""
-    own = config.__dict__.get("__annotations__", {})
+    """Markdown tables of the fields `config` and its rlm-env bases declare (not those it inherits
+    unchanged from verifiers' or pydantic's classes), followed by one table per nested config
+    section (`search.*`, `task.judge.*`, ...)."""
+    own = {
+        name
+        for cls in config.__mro__
+        if not cls.__module__.startswith(("verifiers", "pydantic"))
+        for name in cls.__dict__.get("__annotations__", {})
+    }
     rows = ["| argument | type | default | description |", "|---|---|---|---|"]
     nested = []
     for name, field in config.model_fields.items():

@@ -5,7 +5,7 @@ import hashlib
 
 import datasets
 
-from rlm_env.data import DatasetUnavailable, load_rows, reference_order
+from rlm_env.data import DatasetUnavailable, load_rows
 
 DATASET, SPLIT = "zai-org/DeepDive", "qa_rl"
 COLUMNS = ("question", "answer")
@@ -41,16 +41,11 @@ def question_id(question: str) -> str:
 
 
 def hub_rows(
-    split: str,
-    eval_fraction: float,
-    split_seed: int,
-    revision: str | None,
-    data_files: list[str] | None,
-    shuffle_seed: int | None,
+    split: str, eval_fraction: float, split_seed: int, revision: str | None, data_files: list[str] | None
 ) -> list[dict]:
-    """Rows as dicts with an id, the question and the answer (trailing whitespace removed)."""
+    """Rows as dicts with an id, the question and the answer (trailing whitespace removed), in the split's order."""
     table = hub_split(split, eval_fraction, split_seed, revision, tuple(data_files) if data_files else None)
-    rows = [
+    return [
         {
             "id": str(row["id"]) if row.get("id") is not None else question_id(row["question"]),
             "question": row["question"].rstrip(),
@@ -58,6 +53,3 @@ def hub_rows(
         }
         for row in table
     ]
-    if shuffle_seed is None:
-        return rows
-    return [rows[i] for i in reference_order(len(rows), shuffle_seed)]

@@ -145,3 +145,20 @@ def mask_subject(sentence: str, title: str) -> str:
     for name in sorted(names, key=len, reverse=True):
         sentence = re.sub(rf"(?<!\w){re.escape(name)}(?:e?s)?(?!\w)", "[SUBJECT]", sentence, flags=re.IGNORECASE)
     return re.sub(r"\[SUBJECT\](?:\s+\[SUBJECT\])+", "[SUBJECT]", sentence)
+
+
+def offline_rows(
+    split: str, eval_fraction: float, split_seed: int, kinds: tuple[str, ...], seed: int, limit: int | None
+) -> list[dict]:
+    """`offline_questions` as the taskset's rows (the fields of DeepDiveData, the question as the prompt)."""
+    return [
+        {
+            "id": q.id,
+            "question": q.question,
+            "answer": q.answer,
+            "kind": q.kind,
+            "evidence": list(q.evidence),
+            "prompt": q.question,
+        }
+        for q in offline_questions(split, eval_fraction, split_seed, kinds, seed, limit)
+    ]

@@ -27,32 +27,17 @@ import verifiers.v1 as vf
 from pydantic import ConfigDict, Field, model_validator
 
 from deepdive_rlm.data import hub_rows
-from deepdive_rlm.offline import KINDS, offline_questions
+from deepdive_rlm.offline import KINDS, offline_rows
+from deepdive_rlm.prompts import ANSWER_FORMAT, TIPS
 from deepdive_rlm.scoring import exact_match
 from deepdive_rlm.tools import SearchConfig
 from deepdive_rlm.usage import query_redundancy, tool_usage
 from rlm_env import Ref, RLMTaskData
-from rlm_env.data import PresetDefaults
+from rlm_env.data import DataSourceConfig
 from rlm_env.scoring import JudgeConfig, final_answer, judged
 
-ANSWER_FORMAT = "Answer with the exact name, title or value the question asks for."
-TIPS = (
-    "Do not search from the root: plan first. Break the question into small sub-questions that can be checked "
-    "on their own (what each clue points to, then the fact that is asked for). Send the independent ones to "
-    "sub-LLMs together in one llm_batch call; each sub-LLM can search and open pages, so tell it exactly what "
-    "to find and to reply briefly with its answer and the URL it came from. Keep the replies in variables, "
-    "compare them, and send a follow-up batch for clues that are still open or where sources disagree. When "
-    'the evidence agrees, put only the final answer (a name, title or value) in answer["content"] and set '
-    'answer["ready"] = True.'
-)
-
 ARTICLE = {
-    "source": "hub",
-    "split": "eval",
-    "eval_fraction": 0.1,
-    "split_seed": 42,
-    "seed": 42,
-    "shuffle": True,
+    **{"source": "hub", "split": "eval", "eval_fraction": 0.1, "split_seed": 42, "seed": 42, "shuffle": True},
     "num_examples": 50,
     "search": {"backend": "serper", "max_results": 10, "max_page_chars": 20_000},
     "task": {"reward": "judge", "judge": {"model": "gpt-4.1-mini"}},
@@ -91,11 +76,9 @@ class DeepDiveTask(vf.Task[DeepDiveData, vf.State, DeepDiveTaskConfig]):
     async def correct(self, trace: vf.Trace) -> float:
         """1 if the final answer matches the gold (by judge or exact match), else 0."""
         response = final_answer(trace)
-        mode = (
-            self.config.reward
-            if self.config.reward != "auto"
-            else ("exact" if self.data.source == "offline" else "judge")
-        )
+        mode = self.config.reward
+        if mode == "auto":
+            mode = "exact" if self.data.source == "offline" else "judge"
         if mode == "exact":
             return exact_match(response, self.data.answer)
         return await judged(self.config.judge, self.data.question, self.data.answer, response, trace)
@@ -119,34 +102,19 @@ class DeepDiveTask(vf.Task[DeepDiveData, vf.State, DeepDiveTaskConfig]):
         }
 
 
-class DeepDiveConfig(PresetDefaults, vf.TasksetConfig):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+class DeepDiveConfig(DataSourceConfig):
     PRESETS = {"article": ARTICLE}
 
     preset: Literal["ours", "article"] = "ours"
     """`ours`: the defaults below. `article`: the article's run (seed-42 90/10 split, its eval part in
     seed-42 `Dataset.shuffle` order, 50 questions, web search, judged by gpt-4.1-mini); fields you set
     still win."""
-    source: Literal["hub", "offline"] = "hub"
-    """`hub`: zai-org/DeepDive qa_rl (or a local copy via `data_files`); `offline`: questions with exact answers
-    built from a bundled Wikipedia index (no download, no API key)."""
     split: Literal["train", "eval"] = "eval"
     """`train` (90%) or `eval` (10%) part of the seeded split."""
     eval_fraction: float = Field(default=0.1, gt=0, lt=1)
     """Share of the rows (offline: of the articles) held out for `eval`."""
     split_seed: int = 42
     """Seed of the train/eval split (hub: `Dataset.train_test_split(test_size=eval_fraction, seed=split_seed)`)."""
-    revision: str | None = None
-    """Hub revision (commit hash) to pin; None = the default branch."""
-    data_files: list[str] | None = None
-    """Local parquet/JSON files with `question` and `answer` columns, used instead of the hub."""
-    num_examples: int | None = Field(default=50, ge=1)
-    """How many tasks; None = all of the split."""
-    shuffle: bool = True
-    """Put hub rows in the order `datasets.Dataset.shuffle(seed)` gives them before taking `num_examples`
-    (offline questions come in seeded order)."""
-    seed: int = 0
-    """Seed for shuffling and for the offline question generator."""
     offline_kinds: list[Literal["title", "year", "bridge"]] = Field(default=list(KINDS), min_length=1)
     """Offline question kinds, taken in turn: `title` (name the article), `year` (a blanked year), `bridge`
     (two hops)."""
@@ -166,27 +134,13 @@ class DeepDiveTaskset(vf.Taskset[DeepDiveTask, DeepDiveConfig]):
     def load(self) -> list[DeepDiveTask]:
         c = self.config
         backend = c.search.backend if c.search.backend != "auto" else ("local" if c.source == "offline" else "serper")
-        search = c.search.model_copy(update={"backend": backend})
-        tools = Ref(fn="deepdive_rlm.tools:make_tools", args=search.model_dump())
-        if c.source == "offline":
-            questions = offline_questions(
-                c.split, c.eval_fraction, c.split_seed, tuple(c.offline_kinds), c.seed, c.num_examples
-            )
-            rows = [
-                {
-                    "id": q.id,
-                    "question": q.question,
-                    "answer": q.answer,
-                    "kind": q.kind,
-                    "evidence": list(q.evidence),
-                    "prompt": q.question,
-                }
-                for q in questions
-            ]
+        tools = Ref(
+            fn="deepdive_rlm.tools:make_tools", args=c.search.model_copy(update={"backend": backend}).model_dump()
+        )
+        if c.source == "offline":  # in the generator's seeded order
+            rows = offline_rows(c.split, c.eval_fraction, c.split_seed, tuple(c.offline_kinds), c.seed, c.num_examples)
         else:
-            rows = hub_rows(
-                c.split, c.eval_fraction, c.split_seed, c.revision, c.data_files, c.seed if c.shuffle else None
-            )[: c.num_examples]
+            rows = c.select(hub_rows(c.split, c.eval_fraction, c.split_seed, c.revision, c.data_files))
             rows = [{**row, "prompt": f"{row['question']}\n\n{ANSWER_FORMAT}"} for row in rows]
         return [
             DeepDiveTask(DeepDiveData(**row, source=c.source, tools_ref=tools, env_tips=TIPS), c.task) for row in rows

@@ -7,8 +7,9 @@ the source has no difficulty column).
 import itertools
 import math
 import warnings
+from collections.abc import Callable
 
-from rlm_env.data import load_rows, reference_order
+from rlm_env.data import load_rows
 
 HUB_PATH, HUB_CONFIG = "PrimeIntellect/INTELLECT-3-RL", "math"
 OFFLINE_HINT = (
@@ -24,13 +25,12 @@ def hub_rows(
     revision: str | None,
     data_files: list[str] | None,
     difficulty_column: str,
-    min_avg_reward: float | None,
-    max_avg_reward: float | None,
-    shuffle: bool,
-    seed: int,
-    count: int | None,
+    avg_reward_bounds: tuple[float | None, float | None],
+    select: Callable[[list[int]], list[int]],
 ) -> list[dict]:
-    """Rows of INTELLECT-3-RL `math`, filtered by difficulty, then shuffled, then cut to `count`."""
+    """Rows of INTELLECT-3-RL `math` within the difficulty bounds, then those `select` (the config's
+    row selection: shuffle, then the first N) picks from their indices."""
+    min_avg_reward, max_avg_reward = avg_reward_bounds
     rows = load_rows(
         HUB_PATH, name=HUB_CONFIG, split=split, revision=revision, data_files=data_files, offline_hint=OFFLINE_HINT
     )
@@ -50,9 +50,7 @@ def hub_rows(
             for i, value in enumerate(rows[difficulty_column])
             if value is not None and not math.isnan(value) and low <= value <= high
         ]
-    if shuffle:  # Dataset.shuffle(seed)'s order, as the published math-python env used
-        keep = [keep[i] for i in reference_order(len(keep), seed)]
-    keep = keep[:count] if count else keep
+    keep = select(keep)  # Dataset.shuffle(seed)'s order, as the published math-python env used
     has_difficulty = difficulty_column in rows.column_names
     return [
         {

@@ -24,23 +24,11 @@ import verifiers.v1 as vf
 from pydantic import ConfigDict, Field, model_validator
 
 from math_python_rlm.data import OFFLINE_DATASETS, hub_rows, offline_rows
+from math_python_rlm.prompts import PACKAGES, PROMPT, TIPS
 from rlm_env import RLMTaskData, RolloutInfo
-from rlm_env.data import PresetDefaults
+from rlm_env.data import DataSourceConfig
 from rlm_env.scoring import VERIFY_TIMEOUT_S, extract_boxed, strip_think, verify_math
 
-PACKAGES = ["numpy", "scipy", "sympy"]
-PROMPT = (
-    "Solve the math problem below. Do the calculations in Python instead of by hand (the standard "
-    f"library, {', '.join(PACKAGES[:-1])} and {PACKAGES[-1]} are available). Give the final answer "
-    "in \\boxed{}, for example \\boxed{\\frac{3}{4}}.\n\n"
-)
-TIPS = (
-    "Work exactly where you can: sympy's Rational, sqrt, simplify, solve and nsimplify keep results "
-    "exact where floats would round. Print intermediate values, and check the result before answering "
-    "(substitute it back, or brute-force small cases). For a second opinion, llm_batch can ask a few "
-    "fresh models to solve the problem independently or to look for a flaw in your reasoning; compare "
-    "their answers with yours. The answer is only the final expression, e.g. \\boxed{2\\sqrt{2}}, not a sentence."
-)
 ARTICLE = {"source": "hub", "split": "train", "seed": 42, "shuffle": True, "num_examples": 50}
 """The article's run: INTELLECT-3-RL math train, `Dataset.shuffle(seed=42)`, the first 50 rows, no
 difficulty filter."""
@@ -99,23 +87,14 @@ class MathPythonTask(vf.Task[MathPythonData, vf.State, MathPythonTaskConfig]):
         return float(final_answer(trace) is not None)
 
 
-class MathPythonConfig(PresetDefaults, vf.TasksetConfig):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+class MathPythonConfig(DataSourceConfig):
     PRESETS = {"article": ARTICLE}
 
     preset: Literal["ours", "article"] = "ours"
     """`ours`: the defaults below. `article`: the article's run (INTELLECT-3-RL math train, seed-42
     `Dataset.shuffle`, the first 50 rows, no difficulty filter); fields you set still win."""
-    source: Literal["hub", "offline"] = "hub"
-    """`hub`: INTELLECT-3-RL `math` (or a local copy via `data_files`); `offline`: problems generated
-    locally by reasoning-gym (no download)."""
     split: str = "train"
     """Hub split (INTELLECT-3-RL math has only train: 21,161 rows)."""
-    revision: str | None = None
-    """Hub revision (commit hash) to pin; None = the default branch."""
-    data_files: list[str] | None = None
-    """Local parquet/JSON files with the hub's columns (`question`, `answer`, difficulty columns),
-    used instead of the hub."""
     difficulty_column: str = "avg@8_qwen3_4b_instruct_2507"
     """Column with a reference model's average reward per row, read by the two bounds below (hub).
     INTELLECT-3-RL also has `avg@8_qwen3_4b_thinking_2507`."""
@@ -123,11 +102,6 @@ class MathPythonConfig(PresetDefaults, vf.TasksetConfig):
     """Keep only rows whose difficulty value is at least this (0 = never solved)."""
     max_avg_reward: float | None = Field(default=None, ge=0, le=1)
     """Keep only rows whose difficulty value is at most this (1 = always solved)."""
-    num_examples: int | None = Field(default=50, ge=1)
-    """How many tasks; None = all that pass the filter (hub only; offline needs a number)."""
-    shuffle: bool = True
-    """Put the hub rows that pass the filter in the order `datasets.Dataset.shuffle(seed)` gives them, then
-    take `num_examples`."""
     seed: int = 42
     """Seed for shuffling (42, as in the published math-python eval) and for the offline generators."""
     offline_datasets: list[Literal[OFFLINE_DATASETS]] = Field(default=["gsm_symbolic"], min_length=1)
@@ -156,28 +130,15 @@ class MathPythonTaskset(vf.Taskset[MathPythonTask, MathPythonConfig]):
         if c.source == "offline":
             rows = offline_rows(list(c.offline_datasets), c.num_examples, c.seed)
         else:
-            rows = hub_rows(
-                c.split,
-                c.revision,
-                c.data_files,
-                c.difficulty_column,
-                c.min_avg_reward,
-                c.max_avg_reward,
-                c.shuffle,
-                c.seed,
-                c.num_examples,
-            )
+            bounds = (c.min_avg_reward, c.max_avg_reward)
+            rows = hub_rows(c.split, c.revision, c.data_files, c.difficulty_column, bounds, c.select)
+        fixed = {"env_tips": TIPS, "repl_packages": PACKAGES, "standard_python_tool": True}
         return [
             MathPythonTask(
                 MathPythonData(
-                    id=row["id"],
                     prompt=PROMPT + row["question"],
-                    env_tips=TIPS,
-                    repl_packages=PACKAGES,
-                    standard_python_tool=True,
-                    answer=row["answer"],
-                    source=row["source"],
-                    avg_reward=row["avg_reward"],
+                    **{key: row[key] for key in ("id", "answer", "source", "avg_reward")},
+                    **fixed,
                 ),
                 c.task,
             )

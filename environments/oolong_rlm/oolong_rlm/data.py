@@ -11,6 +11,7 @@ import functools
 import datasets
 
 from oolong_rlm.generator import generate_oolong_tasks
+from rlm_env import Ref
 from rlm_env.data import UNCATEGORIZED, load_rows, load_wiki_corpus
 
 HUB = {
@@ -66,3 +67,47 @@ def offline_context(
 ) -> str:
     record = offline_rows(context_chars, num_tasks, seed, questions_per_window)[row]
     return record["context_window_text_with_labels" if labelled else "context_window_text"]
+
+
+def offline_task_rows(c) -> list[dict]:
+    """Generated rows for taskset config `c` (an OolongConfig), each with its length and a context Ref."""
+    args = dict(
+        context_chars=c.offline_context_chars,
+        num_tasks=c.num_examples or 50,
+        seed=c.seed,
+        questions_per_window=c.offline_questions_per_window,
+    )
+    labelled = c.subset == "synth_with_labels"
+    return [
+        {
+            **{k: v for k, v in row.items() if not k.startswith("context_window_text")},
+            "context_chars": len(row[CONTEXT_COLUMN[c.subset]]),
+            "ref": Ref(fn="oolong_rlm.data:offline_context", args={**args, "row": i, "labelled": labelled}),
+        }
+        for i, row in enumerate(offline_rows(**args))
+    ]
+
+
+def hub_task_rows(c) -> list[dict]:
+    """Hub (or local-file) rows for taskset config `c`, contexts left out: each has its length and a Ref."""
+    table = hub_rows(c.subset, c.split, c.revision, tuple(c.data_files) if c.data_files else None)
+    small = table.remove_columns([n for n in table.column_names if n.startswith("context_window_text")])
+    lengths = [len(text) for text in table[CONTEXT_COLUMN[c.subset]]] if c.subset == "real" else None
+    rows = []
+    for i, row in enumerate(small):
+        chars = lengths[i] if lengths else int(row.get("context_len", 0))
+        args = {"subset": c.subset, "split": c.split, "revision": c.revision, "data_files": c.data_files, "row": i}
+        rows.append({**row, "context_chars": chars, "ref": Ref(fn="oolong_rlm.data:hub_context", args=args)})
+    return rows
+
+
+def passes_filters(c, row: dict) -> bool:
+    """Whether `row` passes the filters of taskset config `c` (source datasets, context length, answer types)."""
+    answer_type = row.get("answer_type", "dnd")
+    return (
+        (c.datasets is None or row.get("dataset") in c.datasets)
+        and (c.min_context_chars is None or row["context_chars"] >= c.min_context_chars)
+        and (c.max_context_chars is None or row["context_chars"] <= c.max_context_chars)
+        and (c.answer_types is None or answer_type in c.answer_types)
+        and not (c.drop_numeric and answer_type == "ANSWER_TYPE.NUMERIC")
+    )

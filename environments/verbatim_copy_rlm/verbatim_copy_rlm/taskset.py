@@ -26,31 +26,11 @@ from rlm_env.data import PresetDefaults, reference_order
 from rlm_env.scoring import char_accuracy, exact_match, final_answer, levenshtein_similarity, unwrap_boxed
 from verbatim_copy_rlm.article_generator import article_samples
 from verbatim_copy_rlm.generator import MIN_LENGTH, generate_samples
+from verbatim_copy_rlm.prompts import ARTICLE_PROMPT, ARTICLE_SYSTEM_PROMPT, PROMPT, TIPS
 
-PROMPT = (
-    "Copy the text between the <text> tags exactly: every character, space, line break and "
-    "punctuation mark, in order. Your answer must be the text itself and nothing else (no tags, "
-    "no quotes, no comments).\n\n<text>\n{text}\n</text>"
-)
-# The article's layout: one instruction line, a blank line, the text flush against its tags.
-ARTICLE_PROMPT = (
-    "Copy the text inside the <text> tags exactly, character for character, leaving out the "
-    "tags themselves:\n\n<text>{text}</text>"
-)
-ARTICLE_SYSTEM_PROMPT = (
-    "You copy text exactly, character for character: spelling, capital letters, punctuation, digits, "
-    "spaces and line breaks all count. When you reply with the copy itself, put it inside \\boxed{}."
-)
 ARTICLE = {"target_length": 500, "mean_fragment_length": 20, "seed": 42, "shuffle": True, "content_type": "all"}
 """The article's runs: 50 texts (the default count) of 500 characters from the `all` mix, fragments of
 about 20 characters, seed 42, shuffled with `Dataset.shuffle(seed=42)`."""
-
-TIPS = (
-    "The text is only in this prompt, not in any variable. Build the answer in pieces: write it into a "
-    "Python string a few lines at a time (triple-quoted raw strings keep backslashes and quotes intact), "
-    "then print len() and a few slices to check it against the prompt before setting ready. Do not add "
-    "or drop the final line break; copy what is there."
-)
 
 
 class VerbatimCopyData(RLMTaskData):
