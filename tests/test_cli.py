@@ -17,8 +17,9 @@ from verifiers.v1.utils.trace_store import read_episodes
 
 from fake_openai import FakeOpenAI, code, text
 from rlm_env.core.prompts import SUB_LLM_SYSTEM_PROMPT
-from rlm_env.run import cli, evaluate, local_model
-from rlm_env.run.local_model import LocalModelError, LocalModelSpec
+from rlm_env.run import cli, evaluate
+from rlm_env.run.local_model import model_file as local_model
+from rlm_env.run.local_model.model_file import LocalModelError, LocalModelSpec
 from rlm_env.run.results import read_records, read_summary, summarize
 from verbatim_copy_rlm.taskset import VerbatimCopyConfig, VerbatimCopyTaskset
 

@@ -22,16 +22,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rlm_env.run import local_model
-from rlm_env.run.local_model import (
+from rlm_env.run.local_model import model_file as local_model
+from rlm_env.run.local_model.model_file import (
     DEFAULT_LOCAL_MODEL,
     LOCAL_MODELS,
     LocalModelError,
-    LocalModelServer,
     LocalModelSpec,
     default_cache_dir,
     ensure_model_file,
 )
+from rlm_env.run.local_model.server import LocalModelServer
 
 FAKE_PREFIX = "rlm-env-fake-model-part"
 

@@ -19,7 +19,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rlm_env.harness.compat import UnsupportedVerifiersError
-from rlm_env.run.local_model import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModelError
+from rlm_env.run.local_model.model_file import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModelError
 from rlm_env.run.run_args import MODES, CLIError
 
 # The commands import what they need when they run (verifiers, openai and scipy take seconds),

@@ -71,7 +71,7 @@ def _bubblewrap() -> Check:
 
 
 def _local_models() -> list[Check]:
-    from rlm_env.run.local_model import LOCAL_MODELS
+    from rlm_env.run.local_model.model_file import LOCAL_MODELS
 
     found = []
     for spec in LOCAL_MODELS.values():

@@ -33,7 +33,7 @@ from verifiers.v1.utils.trace_store import append_episode
 
 from rlm_env.harness.adapter import RLMHarnessConfig
 from rlm_env.harness.prompt_source import ExtraDataSourceError, check_source
-from rlm_env.run.local_model import LocalModelServer
+from rlm_env.run.local_model.server import LocalModelServer
 from rlm_env.run.results import RunWriter, failed_episode_record, rollout_record
 from rlm_env.run.run_args import MODES, CLIError
 
