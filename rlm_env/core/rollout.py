@@ -23,9 +23,10 @@ a call below the root starts with `sub-`.
 """
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
 
 SCOPE_SEPARATOR = ":"
 
@@ -115,19 +116,20 @@ class HasInfo(Protocol):
     info: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class RolloutInfo:
-    """What rlm-env's harness recorded about one rollout, beside verifiers' own trace."""
+class RolloutInfo(BaseModel):
+    """What rlm-env's harness recorded about one rollout, beside verifiers' own trace (immutable)."""
 
-    mode: str
-    """The harness mode that ran: `rlm` or `standard`."""
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    mode: Literal["rlm", "standard"]
+    """The harness mode that ran."""
     env_tips: bool
     """Whether the environment's tips were appended to the prompt."""
     stop_reason: str
     """Why the loop stopped (rlm_env.core.loop.StopReason)."""
     error: str | None = None
     """The infrastructure error that stopped it, as text; None when it stopped on its own."""
-    metrics: Mapping[str, float] = field(default_factory=dict)
+    metrics: dict[str, int | float] = {}
     """The rollout's metrics (rlm_env.harness.metrics), also in `trace.metrics` once scored."""
     cells: tuple[dict[str, Any], ...] = ()
     """Every REPL cell in the order it ran: code, output, seconds, timeout and restart flags."""
@@ -136,28 +138,11 @@ class RolloutInfo:
 
     @classmethod
     def of(cls, trace: HasInfo) -> "RolloutInfo | None":
-        """The record on `trace`; None when rlm-env's harness did not run it (or failed before recording)."""
+        """The record on `trace`; None when rlm-env's harness did not run it (or failed before
+        recording). A record that lacks a field, or has one of the wrong type, raises."""
         info = trace.info.get(INFO_KEY)
-        if info is None:
-            return None
-        return cls(
-            mode=info["mode"],
-            env_tips=info["env_tips"],
-            stop_reason=info["stop_reason"],
-            error=info["error"],
-            metrics=dict(info["metrics"]),
-            cells=tuple(info["cells"]),
-            sub_llm_calls=tuple(info["sub_llm_calls"]),
-        )
+        return None if info is None else cls.model_validate(info)
 
     def write(self, trace: HasInfo) -> None:
         """Put the record on `trace`, as plain JSON."""
-        trace.info[INFO_KEY] = {
-            "mode": self.mode,
-            "env_tips": self.env_tips,
-            "stop_reason": self.stop_reason,
-            "error": self.error,
-            "metrics": dict(self.metrics),
-            "cells": list(self.cells),
-            "sub_llm_calls": list(self.sub_llm_calls),
-        }
+        trace.info[INFO_KEY] = self.model_dump(mode="json")

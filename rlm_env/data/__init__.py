@@ -8,16 +8,6 @@ from rlm_env.data.loading import DatasetUnavailable, PresetDefaults, load_rows, 
 from rlm_env.data.source import DataSourceConfig, select_rows
 from rlm_env.data.wiki_corpus import DIST_VERSION, UNCATEGORIZED, WikiArticle, load_wiki_corpus, wiki_data_path
 
-__all__ = [
-    "DIST_VERSION",
-    "UNCATEGORIZED",
-    "DataSourceConfig",
-    "DatasetUnavailable",
-    "PresetDefaults",
-    "WikiArticle",
-    "load_rows",
-    "load_wiki_corpus",
-    "reference_order",
-    "select_rows",
-    "wiki_data_path",
-]
+# grouped by the module each name comes from
+__all__ = ["DatasetUnavailable", "PresetDefaults", "load_rows", "reference_order", "DataSourceConfig", "select_rows"]
+__all__ += ["DIST_VERSION", "UNCATEGORIZED", "WikiArticle", "load_wiki_corpus", "wiki_data_path"]

@@ -10,21 +10,7 @@ from rlm_env.scoring.judge import JudgeConfig, JudgeError, judged
 from rlm_env.scoring.math_check import VERIFY_TIMEOUT_S, VerifierError, VerifyResult, verify_math
 from rlm_env.scoring.text_metrics import char_accuracy, exact_match, levenshtein_similarity
 
-__all__ = [
-    "VERIFY_TIMEOUT_S",
-    "JudgeConfig",
-    "JudgeError",
-    "ScoringError",
-    "VerifierError",
-    "VerifyResult",
-    "char_accuracy",
-    "exact_match",
-    "extract_boxed",
-    "final_answer",
-    "judged",
-    "levenshtein_similarity",
-    "normalize_answer",
-    "strip_think",
-    "unwrap_boxed",
-    "verify_math",
-]
+# grouped by the module each name comes from
+__all__ = ["ScoringError", "extract_boxed", "strip_think", "final_answer", "normalize_answer", "unwrap_boxed"]
+__all__ += ["JudgeConfig", "JudgeError", "judged", "VERIFY_TIMEOUT_S", "VerifierError", "VerifyResult", "verify_math"]
+__all__ += ["char_accuracy", "exact_match", "levenshtein_similarity"]
