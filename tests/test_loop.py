@@ -270,3 +270,21 @@ def test_tool_calls_written_as_json_text_are_run():
     server.check()
     assert result.answer == "7" and result.stop_reason == "answer_ready"
     assert result.messages[-1] == {"role": "user", "content": "REPL output:\n(no output)"}
+
+
+def test_a_json_text_call_with_python_escapes_and_bare_code_is_run():
+    # What Qwen2.5-Coder-0.5B writes: Python's \' inside a JSON string, the code as a bare string.
+    code_text = "answer[\\'content\\'] = \\'7\\'\\nanswer[\\'ready\\'] = True"
+    reply = '```json\n{\n    "name": "python",\n    "arguments": "' + code_text + '"\n}\n```'
+    with FakeOpenAI(root=Script([text(reply)])) as server:
+        result, _, _ = run(rlm(server))
+    server.check()
+    assert result.answer == "7" and result.stop_reason == "answer_ready"
+
+
+def test_a_one_text_argument_tool_called_with_the_bare_value_runs_it():
+    root = Script([tool_call("python", "print(6 * 7)"), tool_call("python", '"print(6 * 8)"'), code(FINISH)])
+    with FakeOpenAI(root=root) as server:
+        result, _, _ = run(rlm(server))
+    server.check()
+    assert [m["content"] for m in result.messages if m["role"] == "tool"][:2] == ["42\n", "48\n"]

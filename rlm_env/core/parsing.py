@@ -76,7 +76,9 @@ def text_tool_calls(content: str | None) -> list[dict]:
     """Tool calls written as JSON text instead of native calls (small local models do this).
 
     Accepts `{"name": ..., "arguments": {...}}` (or a list of them), bare or in a code fence,
-    and returns them in the native `tool_calls` shape; anything else gives [].
+    and returns them in the native `tool_calls` shape; anything else gives []. Small models
+    write Python's escapes (`\\'`) and raw line breaks inside the JSON strings: those are read
+    as they meant them.
     """
     if not content:
         return []
@@ -89,7 +91,10 @@ def text_tool_calls(content: str | None) -> list[dict]:
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError:
-        return []
+        try:
+            parsed = json.loads(_PYTHON_ESCAPE.sub(_json_escape, text), strict=False)
+        except json.JSONDecodeError:
+            return []
     items = parsed if isinstance(parsed, list) else [parsed]
     calls = []
     for i, item in enumerate(items):
@@ -107,6 +112,14 @@ def text_tool_calls(content: str | None) -> list[dict]:
             }
         )
     return calls
+
+
+_PYTHON_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def _json_escape(match: re.Match) -> str:
+    """A backslash escape as JSON reads it: JSON's own kept, Python's others (`\\'`) as the character."""
+    return match.group(0) if match.group(1) in '"\\/bfnrtu' else match.group(1)
 
 
 _FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL)

@@ -46,10 +46,17 @@ async def run_tool_call(tools: dict[str, Tool], call: dict[str, Any]) -> ToolOut
         return ToolOutcome(f"Error: unknown tool `{name}`. Available tools: {known}.", ok=False)
     raw = function.get("arguments") or "{}"
     try:
-        arguments = json.loads(raw)
+        arguments, bad_json = json.loads(raw), None
     except json.JSONDecodeError as error:
+        arguments, bad_json = raw, error.msg
+    only = _only_text_parameter(tool)
+    if only and isinstance(arguments, str) and not (bad_json and raw.lstrip().startswith("{")):
+        # A tool of one text argument called with the bare value (`"arguments": "print(1)"`, as
+        # small models write their calls): the meaning is plain.
+        arguments, bad_json = {only: arguments}, None
+    if bad_json:
         return ToolOutcome(
-            f"Error: the arguments of `{name}` are not valid JSON ({error.msg}); send an object like {_example(tool)}.",
+            f"Error: the arguments of `{name}` are not valid JSON ({bad_json}); send an object like {_example(tool)}.",
             ok=False,
         )
     if not isinstance(arguments, dict):
@@ -65,6 +72,16 @@ async def run_tool_call(tools: dict[str, Tool], call: dict[str, Any]) -> ToolOut
     except ToolError as error:
         return ToolOutcome(f"Error: {error}", ok=False)
     return ToolOutcome(str(result), ok=True)
+
+
+def _only_text_parameter(tool: Tool) -> str | None:
+    """The name of the tool's single parameter when it takes exactly one, a string."""
+    props = tool.parameters.get("properties", {})
+    if len(props) == 1:
+        ((key, spec),) = props.items()
+        if spec.get("type") == "string":
+            return key
+    return None
 
 
 def _example(tool: Tool) -> str:
