@@ -218,19 +218,17 @@ def _should_retry(response: httpx.Response) -> bool:
 
 def _retry_after(headers: httpx.Headers) -> float | None:
     """The wait a 429/503 asks for (`retry-after-ms`, `Retry-After` seconds or date), if sensible."""
-    seconds = None
-    if (ms := headers.get("retry-after-ms")) is not None:
-        seconds = _float(ms) / 1000 if _float(ms) is not None else None
-    elif (value := headers.get("retry-after")) is not None:
-        seconds = _float(value)
-        if seconds is None and (date := email.utils.parsedate_tz(value)) is not None:
-            seconds = email.utils.mktime_tz(date) - time.time()
+    value = headers.get("retry-after") or ""
+    seconds = _seconds(headers.get("retry-after-ms"), 1000) or _seconds(value)
+    if seconds is None and (date := email.utils.parsedate_tz(value)) is not None:
+        seconds = email.utils.mktime_tz(date) - time.time()
     return seconds if seconds is not None and 0 < seconds <= MAX_RETRY_AFTER_S else None
 
 
-def _float(text: str) -> float | None:
+def _seconds(text: str | None, per_second: int = 1) -> float | None:
+    """A header's number as seconds; None when absent or not a number."""
     try:
-        return float(text)
+        return float(text) / per_second if text is not None else None
     except ValueError:
         return None
 
