@@ -76,6 +76,24 @@ def test_answer_in_text_reads_an_answer_dict_written_in_prose():
     assert answer_in_text(None) is None
 
 
+def test_answer_in_text_reads_prose_only_never_code():
+    # The 1.5B's last turn on math: code whose answer literal is not one (it ran and set nothing).
+    sliced = "```python\nanswer = {'content': out.split('=')[1].split(' ')[0], 'ready': True}\n```"
+    assert answer_in_text(sliced) is None
+    assert answer_in_text("answer = {'content': s.split('{')[1]}") is None  # bare code, braces in strings
+    assert answer_in_text("```python\nprint('\\\\boxed{3}')\n```\nSo it is \\boxed{4}.") == "4"
+    assert answer_in_text("```python\nx = {'content': 1}\n```\nanswer = {'content': '9'} as I said") == "9"
+    assert answer_in_text("```python\nunclosed = {'content': '5'}") is None
+
+
+def test_a_final_code_turn_whose_literal_never_ran_states_no_answer():
+    last = "```python\nraise ValueError('not yet')\nanswer = {'content': '7', 'ready': True}\n```"
+    with FakeOpenAI(root=Script([text(last)])) as server:
+        result, _, _ = run(rlm(server, budgets=Budgets(max_turns=1), protocol=ProtocolConfig(answer_in_text=True)))
+    assert "ValueError" in result.messages[-1]["content"]
+    assert (result.answer, result.stop_reason) == ("", "max_turns")  # the literal is code, and it never ran
+
+
 def run_sum_episode(harness: dict) -> tuple[dict, object]:
     root = Script([code("answer['content'] = str(sum(extra_data))\nanswer['ready'] = True")])
     with FakeOpenAI(root=root) as server:
