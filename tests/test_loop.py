@@ -8,7 +8,7 @@ from conftest import run
 from fake_openai import Delay, Error, FakeOpenAI, Script, code, text, tool_call
 from rlm_env.core.client import ChatClient
 from rlm_env.core.loop import Budgets, ProtocolConfig, run_chat_loop, run_rlm_loop
-from rlm_env.core.parsing import extract_code
+from rlm_env.core.parsing import broken_tool_call, extract_code
 from rlm_env.core.prompts import PROSE_REMINDER
 from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
 from rlm_env.core.tools import Tool, ToolError
@@ -288,3 +288,24 @@ def test_a_one_text_argument_tool_called_with_the_bare_value_runs_it():
         result, _, _ = run(rlm(server))
     server.check()
     assert [m["content"] for m in result.messages if m["role"] == "tool"][:2] == ["42\n", "48\n"]
+
+
+def test_a_json_text_call_that_does_not_parse_is_told_why_not_that_it_had_no_code():
+    # What the 1.5B wrote on Oolong: unescaped quotes inside the JSON string of the code.
+    broken = '```json\n{"name": "python", "arguments": {"code": "chunks = ["\\n".join(r) for r in rows]"}}\n```'
+    root = Script([text(broken), code(FINISH)])
+    with FakeOpenAI(root=root) as server:
+        result, _, _ = run(rlm(server))
+    server.check()
+    told = root.requests[1]["messages"][-1]["content"]
+    assert told.startswith("Your reply is a tool call written as JSON text, but it is not valid JSON (")
+    assert "line 1 column" in told and "```python" in told and told != PROSE_REMINDER
+    assert result.answer == "done" and len(result.cells) == 1  # the broken call ran nothing
+
+
+def test_only_json_that_opens_like_a_tool_call_counts_as_a_broken_one():
+    assert broken_tool_call('{"name": "python", "arguments": {"code": "x = "1""}}') is not None
+    assert broken_tool_call('[{"name": "python", "arguments": {"code": "x = "1""}}]') is not None
+    assert broken_tool_call('{"name": "python", "arguments": {"code": "x = 1"}}') is None  # it parses
+    assert broken_tool_call('{"total": 3, "note": "a "quoted" word"}') is None  # JSON, not a call
+    assert broken_tool_call("The answer is {x}.") is None and broken_tool_call(None) is None

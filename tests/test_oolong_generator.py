@@ -1,7 +1,10 @@
 """Offline Oolong-synth-style generator: format, length, determinism, and gold
 answers re-derived by an independent count of the labelled context."""
 
+import ast
+import contextlib
 import datetime as dt
+import io
 import re
 import time
 from collections import Counter
@@ -9,6 +12,7 @@ from collections import Counter
 import pytest
 
 from oolong_rlm.generator import QUESTION_KINDS, generate_oolong_tasks
+from oolong_rlm.prompts import TIPS_CODE
 from oolong_rlm.scoring import score_synth
 
 LABELS = ["Arts", "History", "Mathematics", "Science and nature", "Sports"]
@@ -174,3 +178,24 @@ def test_bad_arguments_raise(kwargs):
 def test_bad_labels_raise():
     with pytest.raises(ValueError):
         generate_oolong_tasks([("some text", "a:b"), ("more text", "c")], 5_000, 1, 0)
+
+
+def test_the_tips_skeleton_runs_on_a_generated_context_and_counts_right():
+    # The code the small-model tips hand out (protocol.tips_as_code) must work as written, with a
+    # sub-LLM that labels every text right: one per line, in order.
+    [row] = generate_oolong_tasks(tiny_corpus(), context_chars=6000, num_tasks=1, seed=3)
+    _, lines, labels, users, dates = parse_window(row)
+    label_of = {text: label for _, _, text, label in lines}
+
+    def llm_batch(prompts):
+        texts = [ast.literal_eval(prompt.split("nothing else: ", 1)[1]) for prompt in prompts]
+        return ["\n".join(label_of[text] for text in chunk) for chunk in texts]
+
+    code = re.search(r"```python\n(.*?)```", TIPS_CODE, re.DOTALL).group(1)
+    assert "#" not in code and "\\" not in code  # the model sends it back inside one JSON string
+    namespace = {"extra_data": row["context_window_text"], "llm_batch": llm_batch}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(code, namespace)
+    assert namespace["counts"] == labels and sum(labels.values()) == len(lines)
+    user_count = re.search(r"`(Counter\(line.*?\))`", TIPS_CODE).group(1)
+    assert eval(user_count, namespace) == Counter(f"User: {user}" for user in users.elements())

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from rlm_env.core import rollout
 from rlm_env.core.client import ChatClient
 from rlm_env.core.errors import ContextOverflowError, ProviderError, ToolUnavailable
-from rlm_env.core.parsing import answer_in_text, extract_code, text_tool_calls
+from rlm_env.core.parsing import answer_in_text, broken_tool_call, extract_code, text_tool_calls
 from rlm_env.core.prompts import (
+    BROKEN_TOOL_CALL_REMINDER,
     CONTEXT_WARNING,
     PROSE_REMINDER,
     PYTHON_TOOL_NAME,
@@ -237,6 +238,8 @@ async def run_rlm_loop(
                 loop.result.messages.append({"role": "user", "content": REPL_OUTPUT_PREFIX + "\n".join(outputs)})
             elif (code := extract_code(message.get("content") or "")) is not None:
                 loop.result.messages.append({"role": "user", "content": REPL_OUTPUT_PREFIX + await run_cell(code)})
+            elif (error := broken_tool_call(message.get("content"))) is not None:
+                loop.result.messages.append({"role": "user", "content": BROKEN_TOOL_CALL_REMINDER.format(error=error)})
             else:
                 stated = answer_in_text(message.get("content")) if protocol.answer_in_text else None
                 reminder = PROSE_REMINDER if stated is None else STATED_ANSWER_REMINDER.format(content=stated)

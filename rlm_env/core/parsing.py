@@ -91,21 +91,7 @@ def text_tool_calls(content: str | None) -> list[dict]:
     write Python's escapes (`\\'`) and raw line breaks inside the JSON strings: those are read
     as they meant them.
     """
-    if not content:
-        return []
-    text = content.strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*\n(.*?)\n?```", text, re.DOTALL)
-    if fenced:
-        text = fenced.group(1).strip()
-    if not text.startswith(("{", "[")):
-        return []
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError:
-        try:
-            parsed = json.loads(_PYTHON_ESCAPE.sub(_json_escape, text), strict=False)
-        except json.JSONDecodeError:
-            return []
+    parsed, _ = _json_call_text(content)
     items = parsed if isinstance(parsed, list) else [parsed]
     calls = []
     for i, item in enumerate(items):
@@ -123,6 +109,37 @@ def text_tool_calls(content: str | None) -> list[dict]:
             }
         )
     return calls
+
+
+def broken_tool_call(content: str | None) -> str | None:
+    """Why a reply that is a tool call written as JSON text cannot be read (the JSON error), or
+    None when it reads or is no such call. The 1.5B writes `{"name": "python", "arguments":
+    {"code": "..."}}` with unescaped quotes inside the code, then repeats it when told only that
+    its reply had no code."""
+    _, error = _json_call_text(content)
+    return error
+
+
+def _json_call_text(content: str | None) -> tuple[object, str | None]:
+    """(the JSON value, None) for a reply that is JSON, bare or fenced; (None, the decode error)
+    for one that opens like a tool call (`{` or `[` and a "name" key) and does not parse;
+    (None, None) otherwise."""
+    text = (content or "").strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*\n(.*?)\n?```", text, re.DOTALL)
+    if fenced:
+        text = fenced.group(1).strip()
+    if not text.startswith(("{", "[")):
+        return None, None
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as error:
+        first_error = error  # where the model's own text breaks, not the re-escaped one
+    try:
+        return json.loads(_PYTHON_ESCAPE.sub(_json_escape, text), strict=False), None
+    except json.JSONDecodeError:
+        if not re.match(r'[\[\s]*\{\s*"name"\s*:', text):
+            return None, None
+        return None, f"{first_error.msg}, line {first_error.lineno} column {first_error.colno}"
 
 
 _PYTHON_ESCAPE = re.compile(r"\\(.)", re.DOTALL)

@@ -17,6 +17,13 @@ PROSE_REMINDER = (
     'answer["ready"] = True in code.'
 )
 
+BROKEN_TOOL_CALL_REMINDER = (
+    "Your reply is a tool call written as JSON text, but it is not valid JSON ({error}), so nothing ran. "
+    "Send the code in a fenced ```python block instead (plain Python, no JSON escaping), or as a real "
+    "tool call."
+)
+"""The reply to a tool call written as JSON text that does not parse (it had code, just unreadable)."""
+
 STATED_ANSWER_REMINDER = (
     "Your reply states an answer in its text, but only an answer set in code counts. If it is your final "
     'answer, run:\n```python\nanswer["content"] = {content!r}\nanswer["ready"] = True\n```'
@@ -70,8 +77,8 @@ def python_tool_schema(description: str | None = None) -> dict:
 
 
 WORKED_EXAMPLE = """\
-Example of the protocol (a different task; the REPL's reply is the message after yours):
-Task: how many lines of extra_data mention "cat"?
+Example of the protocol on a made-up task, not yours (the REPL's reply is the message after yours):
+Made-up task: how many lines of extra_data mention "cat"?
 You:
 ```python
 lines = extra_data.splitlines()

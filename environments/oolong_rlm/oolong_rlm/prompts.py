@@ -10,22 +10,25 @@ TIPS = (
     "in exactly the form the question asks for."
 )
 # The same strategy as code, for small models (harness protocol.tips_as_code); synth subsets only.
+# No comments and no backslashes in the code: the 1.5B sends it back as one JSON line, where a
+# `#` swallows the rest of the line and every backslash has to be escaped twice.
 TIPS_CODE = """\
-A skeleton of one way to solve it (check each printed value before going on):
+A skeleton of one way to solve it. Send it as a ```python block, one statement per line, and check \
+what each print shows before going on:
 ```python
-import re
-lines = extra_data.splitlines()
-print(len(lines)); print("\\n".join(lines[:4]))  # the first lines name the labels; one record per line follows
-records = [line for line in lines if "||" in line]
-labels = re.findall(r"'([^']+)'", lines[0])  # the label names, if the first line lists them in quotes
-print(len(records), labels)
-chunks = ["\\n".join(records[i:i + 25]) for i in range(0, len(records), 25)]
-prompts = [f"Classify each line below as one of {labels}. Reply with one label per line, in order, "
-           f"and nothing else.\\n\\n{chunk}" for chunk in chunks]
-replies = llm_batch(prompts)  # all chunks at once, in parallel
 from collections import Counter
+lines = extra_data.splitlines()
+print(len(lines), lines[0])
+labels = lines[0].split("categories: ")[1].strip(".").replace("'", "").split(", ")
+records = [line for line in lines if line.startswith("Date:")]
+texts = [line.split(" || Instance: ")[1] for line in records]
+print(len(texts), labels)
+chunks = [texts[i:i + 25] for i in range(0, len(texts), 25)]
+prompts = [f"Label each text as one of {labels}, one label per line, in order, nothing else: {c}" for c in chunks]
+replies = llm_batch(prompts)
 counts = Counter(label for reply in replies for row in reply.splitlines() for label in labels if label in row)
-print(counts, sum(counts.values()), len(records))
+print(counts, sum(counts.values()), len(texts))
 ```
-For questions about dates or users, count those fields of `records` with Counter directly (no llm_batch). \
+For a question about users or dates, count that field of `records` directly, with no llm_batch: \
+`Counter(line.split(" || ")[1] for line in records)` counts the users, `[0]` the dates. \
 Then set answer["content"] in exactly the form the question asks for, and answer["ready"] = True."""
