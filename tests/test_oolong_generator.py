@@ -197,5 +197,9 @@ def test_the_tips_skeleton_runs_on_a_generated_context_and_counts_right():
     with contextlib.redirect_stdout(io.StringIO()):
         exec(code, namespace)
     assert namespace["counts"] == labels and sum(labels.values()) == len(lines)
+    namespace["llm_batch"] = lambda prompts: [llm_batch([p])[0] + "\nExtra: " + ", ".join(LABELS) for p in prompts]
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(code, namespace)
+    assert namespace["counts"] == labels  # rows past a chunk's length are not counted
     user_count = re.search(r"`(Counter\(line.*?\))`", TIPS_CODE).group(1)
     assert eval(user_count, namespace) == Counter(f"User: {user}" for user in users.elements())

@@ -26,9 +26,12 @@ print(len(texts), labels)
 chunks = [texts[i:i + 25] for i in range(0, len(texts), 25)]
 prompts = [f"Label each text as one of {labels}, one label per line, in order, nothing else: {c}" for c in chunks]
 replies = llm_batch(prompts)
-counts = Counter(label for reply in replies for row in reply.splitlines() for label in labels if label in row)
-print(counts, sum(counts.values()), len(texts))
+rows = [row for c, reply in zip(chunks, replies) for row in reply.splitlines()[:len(c)]]
+counts = Counter(next((label for label in labels if label in row), "unknown") for row in rows)
+print(counts.most_common(), len(rows), len(texts))
 ```
 For a question about users or dates, count that field of `records` directly, with no llm_batch: \
 `Counter(line.split(" || ")[1] for line in records)` counts the users, `[0]` the dates. \
-Then set answer["content"] in exactly the form the question asks for, and answer["ready"] = True."""
+Run llm_batch once, then answer from the counts you have in the next turn (they need not be perfect), \
+in exactly the form the question asks for, e.g. \
+`answer["content"] = f"Label: {counts.most_common(1)[0][0]}"` and `answer["ready"] = True`."""
