@@ -84,6 +84,8 @@ def test_answer_in_text_reads_prose_only_never_code():
     assert answer_in_text("```python\nprint('\\\\boxed{3}')\n```\nSo it is \\boxed{4}.") == "4"
     assert answer_in_text("```python\nx = {'content': 1}\n```\nanswer = {'content': '9'} as I said") == "9"
     assert answer_in_text("```python\nunclosed = {'content': '5'}") is None
+    assert answer_in_text("<think>maybe \\boxed{1}</think>It is \\boxed{2}.") == "2"
+    assert answer_in_text("<think>maybe \\boxed{1}</think>Let me check again.") is None
 
 
 def test_a_final_code_turn_whose_literal_never_ran_states_no_answer():

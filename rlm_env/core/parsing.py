@@ -53,13 +53,14 @@ def answer_in_text(content: str | None) -> str | None:
     """The answer a reply states in its prose: the content of its last `answer = {"content": ...}`
     dict literal, else of its last `\\boxed{...}`; None when it states neither.
 
-    Code is not prose: fenced blocks are left out, and a reply that is bare code states nothing.
+    Code is not prose: fenced blocks and `<think>` reasoning are left out, and a reply that is bare
+    code states nothing.
     That code ran (or failed), so a literal in it that did not set the answer is not one (the 1.5B
     writes `answer = {"content": text.split('...')...}`, whose slices are no answer).
     """
     if not content:
         return None
-    content = _ANY_FENCE.sub("\n", content)
+    content = _ANY_FENCE.sub("\n", strip_think(content))  # reasoning is not a stated answer either
     if extract_code(content) is not None:
         return None
     for match in reversed(list(_ANSWER_LITERAL.finditer(content))):
