@@ -86,6 +86,8 @@ def test_answer_in_text_reads_prose_only_never_code():
     assert answer_in_text("```python\nunclosed = {'content': '5'}") is None
     assert answer_in_text("<think>maybe \\boxed{1}</think>It is \\boxed{2}.") == "2"
     assert answer_in_text("<think>maybe \\boxed{1}</think>Let me check again.") is None
+    assert answer_in_text('```json\n{\n  "content": "Label: 2",\n  "ready": true\n}\n```') == "Label: 2"  # 1.5B
+    assert answer_in_text('{"name": "python", "arguments": {"content": "x"}}') is None  # a tool call
 
 
 def test_a_final_code_turn_whose_literal_never_ran_states_no_answer():

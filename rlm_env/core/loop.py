@@ -81,11 +81,12 @@ class ProtocolConfig(BaseModel):
     would start inventing the REPL's output after its code block (it sees the real output next
     turn). [] sends none. At most 4 (the OpenAI API's limit)."""
     answer_in_text: bool = False
-    """Answers stated in a reply's prose (an `answer = {"content": ...}` literal, else the last
-    `\\boxed{...}`; code, fenced or bare, is never read as one). A prose reply that states one is answered with the code that sets it instead
-    of the generic reminder; and when the rollout ends with no answer set (answer["content"]
-    empty), the answer the last reply states counts, with stop reason `answer_in_text` so such
-    rollouts can be told apart or excluded."""
+    """Answers stated in a reply's prose: an `answer = {"content": ...}` literal, else the last
+    `\\boxed{...}`, or a reply that is only the answer dict as JSON; code, fenced or bare, is never
+    read as one. A prose reply that states one is answered with the code that sets it instead of
+    the generic reminder; and when the rollout ends with no answer set (answer["content"] empty),
+    the answer the last reply states counts, with stop reason `answer_in_text` so such rollouts
+    can be told apart or excluded."""
     worked_example: bool = False
     """Add a short worked example of the REPL protocol (a code turn, the REPL's reply, the
     answer turn) to the system prompt."""

@@ -53,14 +53,19 @@ def answer_in_text(content: str | None) -> str | None:
     """The answer a reply states in its prose: the content of its last `answer = {"content": ...}`
     dict literal, else of its last `\\boxed{...}`; None when it states neither.
 
-    Code is not prose: fenced blocks and `<think>` reasoning are left out, and a reply that is bare
+    A reply that is only the answer dict as JSON (bare or fenced) states its content. Otherwise
+    code is not prose: fenced blocks and `<think>` reasoning are left out, and a reply that is bare
     code states nothing.
     That code ran (or failed), so a literal in it that did not set the answer is not one (the 1.5B
     writes `answer = {"content": text.split('...')...}`, whose slices are no answer).
     """
     if not content:
         return None
-    content = _ANY_FENCE.sub("\n", strip_think(content))  # reasoning is not a stated answer either
+    content = strip_think(content)  # reasoning is not a stated answer
+    parsed, _ = _json_call_text(content)
+    if isinstance(parsed, dict) and "content" in parsed and "name" not in parsed:
+        return str(parsed["content"])  # the answer dict written as JSON: `{"content": ..., "ready": true}`
+    content = _ANY_FENCE.sub("\n", content)
     if extract_code(content) is not None:
         return None
     for match in reversed(list(_ANSWER_LITERAL.finditer(content))):

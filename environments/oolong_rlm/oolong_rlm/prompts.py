@@ -27,7 +27,8 @@ chunks = [texts[i:i + 25] for i in range(0, len(texts), 25)]
 prompts = [f"Label each text as one of {labels}, one label per line, in order, nothing else: {c}" for c in chunks]
 replies = llm_batch(prompts)
 rows = [row for c, reply in zip(chunks, replies) for row in reply.splitlines()[:len(c)]]
-counts = Counter(next((label for label in labels if label in row), "unknown") for row in rows)
+found = [next((label for label in labels if label in row), None) for row in rows]
+counts = Counter(label for label in found if label)
 print(counts.most_common(), len(rows), len(texts))
 ```
 For a question about users or dates, count that field of `records` directly, with no llm_batch: \
