@@ -7,11 +7,12 @@ from conftest import run
 from fake_openai import FakeOpenAI, Script, code, text
 from rlm_env.core.loop import DEFAULT_STOP_SEQUENCES, Budgets, ProtocolConfig
 from rlm_env.core.parsing import answer_in_text
-from rlm_env.core.prompts import PROSE_REMINDER, STATED_ANSWER_REMINDER, WORKED_EXAMPLE
+from rlm_env.core.prompts import PROSE_REMINDER, REPEAT_NOTE, STATED_ANSWER_REMINDER, WORKED_EXAMPLE
 from test_harness_e2e import run_episodes
 from test_loop import rlm
 
 # What the 1.5B model writes: right code, then an invented output block and a boxed answer in prose.
+FINISH = "answer['content'] = 'done'\nanswer['ready'] = True"
 INVENTED = "```python\nx = 6 * 7\nprint(x)\n```\n```output\n41\n```\nSo the answer is \\boxed{41}."
 SET_ANSWER = "```python\nanswer['content'] = str(x)\nanswer['ready'] = True\n```"
 
@@ -88,6 +89,7 @@ def test_answer_in_text_reads_prose_only_never_code():
     assert answer_in_text("<think>maybe \\boxed{1}</think>Let me check again.") is None
     assert answer_in_text('```json\n{\n  "content": "Label: 2",\n  "ready": true\n}\n```') == "Label: 2"  # 1.5B
     assert answer_in_text('{"name": "python", "arguments": {"content": "x"}}') is None  # a tool call
+    assert answer_in_text("<answer>\nLabel: Society\n</answer>") == "Label: Society"  # the 1.5B on Oolong
 
 
 def test_a_final_code_turn_whose_literal_never_ran_states_no_answer():
@@ -132,3 +134,16 @@ def test_the_stop_reason_is_recorded_on_the_trace():
     trace = episode.traces[0]
     assert trace.info["rlm_env"]["stop_reason"] == "answer_in_text" and trace.metrics["stop_answer_in_text"] == 1.0
     assert root.requests[0]["stop"] == DEFAULT_STOP_SEQUENCES  # through the interception to the server
+
+
+def test_repeat_note_follows_a_cell_that_repeats_the_last_one_exactly():
+    replies = [code("print(undefined_name)"), code("print(undefined_name)"), code("print(1)"), code(FINISH)]
+    with FakeOpenAI(root=Script(list(replies))) as server:
+        on, _, _ = run(rlm(server, protocol=ProtocolConfig(repeat_note=True)))
+    tool_outputs = [m["content"] for m in on.messages if m["role"] == "tool"]
+    assert not tool_outputs[0].endswith(REPEAT_NOTE) and tool_outputs[1].endswith(REPEAT_NOTE)
+    assert "NameError" in tool_outputs[1] and not tool_outputs[2].endswith(REPEAT_NOTE)
+    with FakeOpenAI(root=Script(list(replies))) as server:
+        off, _, _ = run(rlm(server))
+    assert not any(m["content"].endswith(REPEAT_NOTE) for m in off.messages if m["role"] == "tool")
+    assert on.answer == off.answer == "done"

@@ -6,6 +6,7 @@ loop the model's last reply.
 """
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from rlm_env.core.prompts import (
     CONTEXT_WARNING,
     PROSE_REMINDER,
     PYTHON_TOOL_NAME,
+    REPEAT_NOTE,
     REPL_OUTPUT_PREFIX,
     STATED_ANSWER_REMINDER,
     python_tool_schema,
@@ -81,8 +83,8 @@ class ProtocolConfig(BaseModel):
     would start inventing the REPL's output after its code block (it sees the real output next
     turn). [] sends none. At most 4 (the OpenAI API's limit)."""
     answer_in_text: bool = False
-    """Answers stated in a reply's prose: an `answer = {"content": ...}` literal, else the last
-    `\\boxed{...}`, or a reply that is only the answer dict as JSON; code, fenced or bare, is never
+    """Answers stated in a reply's prose: an `<answer>` tag, an `answer = {"content": ...}` literal,
+    the last `\\boxed{...}`, or a reply that is only the answer dict as JSON; code, fenced or bare, is never
     read as one. A prose reply that states one is answered with the code that sets it instead of
     the generic reminder; and when the rollout ends with no answer set (answer["content"] empty),
     the answer the last reply states counts, with stop reason `answer_in_text` so such rollouts
@@ -90,9 +92,20 @@ class ProtocolConfig(BaseModel):
     worked_example: bool = False
     """Add a short worked example of the REPL protocol (a code turn, the REPL's reply, the
     answer turn) to the system prompt."""
+    repeat_note: bool = False
+    """When a cell is the same code as the one before and prints the same output, say so after the
+    output (running it again changes nothing). The 1.5B resent one failing cell for 8 turns."""
     tips_as_code: bool = False
     """With `env_tips`, give the environment's tips as a Python skeleton of the strategy where the
     environment has one (it falls back to the prose tips otherwise)."""
+
+
+def _same_output(before: str, now: str) -> bool:
+    """Equal outputs once traceback cell numbers (`<cell 3>`) are left out."""
+    return _CELL_NAME.sub("<cell>", before) == _CELL_NAME.sub("<cell>", now)
+
+
+_CELL_NAME = re.compile(r"<cell \d+>")
 
 
 @dataclass
@@ -214,8 +227,11 @@ async def run_rlm_loop(
 
     async def run_cell(code: str) -> str:
         cell = await repl.execute(code)
-        loop.result.cells.append(CellRecord(code, cell.output, cell.seconds, cell.timed_out, cell.restarted))
-        return repl_output_message(cell.output)
+        cells = loop.result.cells
+        repeated = bool(cells) and cells[-1].code == code and _same_output(cells[-1].output, cell.output)
+        repeated = protocol.repeat_note and repeated  # a bool, not the list `cells` (appended to below)
+        cells.append(CellRecord(code, cell.output, cell.seconds, cell.timed_out, cell.restarted))
+        return repl_output_message(cell.output) + (REPEAT_NOTE if repeated else "")
 
     python_tool = Tool(PYTHON_TOOL_NAME, "", tools_schema[0]["function"]["parameters"], run_cell)
 

@@ -47,11 +47,13 @@ _ANSWER_LITERAL = re.compile(r"\banswer\s*=\s*\{")
 
 
 _ANY_FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
 
 def answer_in_text(content: str | None) -> str | None:
-    """The answer a reply states in its prose: the content of its last `answer = {"content": ...}`
-    dict literal, else of its last `\\boxed{...}`; None when it states neither.
+    """The answer a reply states in its prose: the content of its last `<answer>...</answer>` tag,
+    else of its last `answer = {"content": ...}` dict literal, else of its last `\\boxed{...}`;
+    None when it states none of them.
 
     A reply that is only the answer dict as JSON (bare or fenced) states its content. Otherwise
     code is not prose: fenced blocks and `<think>` reasoning are left out, and a reply that is bare
@@ -68,6 +70,8 @@ def answer_in_text(content: str | None) -> str | None:
     content = _ANY_FENCE.sub("\n", content)
     if extract_code(content) is not None:
         return None
+    if tagged := _ANSWER_TAG.findall(content):
+        return tagged[-1].strip()
     for match in reversed(list(_ANSWER_LITERAL.finditer(content))):
         literal = _balanced_braces(content, match.end() - 1)
         try:

@@ -36,6 +36,12 @@ CONTEXT_WARNING = (
     'answer["content"] and answer["ready"] = True.'
 )
 
+REPEAT_NOTE = (
+    "\n[note: this is the same code as your previous call, with the same output; running it again "
+    'changes nothing. Change the code, or set answer["content"] and answer["ready"] = True if you are done.]'
+)
+"""Added after the output of a cell that repeats the previous one exactly (ProtocolConfig.repeat_note)."""
+
 REPL_OUTPUT_PREFIX = "REPL output:\n"
 """Starts the user turn that carries the output of code found in a reply without a tool call."""
 
