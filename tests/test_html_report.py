@@ -254,8 +254,10 @@ def test_a_damaged_run_is_reported_in_the_page_and_the_rest_rendered(ablation, b
     call = page.locator("details.sub-call").first
     call.locator("summary").click()
     child = call.locator(".children details.sub-call")
+    child.first.wait_for()  # the body is built on the "toggle" event, which fires after the click
     assert child.count() == 1 and "depth 2" in child.inner_text()
     child.locator("summary").click()
+    child.locator(".body").first.wait_for()
     assert "grandchild reply" in child.inner_text()
     with capsys.disabled():
         view.screenshot(tmp_path / "report-damaged.png")
