@@ -56,10 +56,9 @@ def answer_in_text(content: str | None) -> str | None:
     None when it states none of them.
 
     A reply that is only the answer dict as JSON (bare or fenced) states its content. Otherwise
-    code is not prose: fenced blocks and `<think>` reasoning are left out, and a reply that is bare
-    code states nothing.
-    That code ran (or failed), so a literal in it that did not set the answer is not one (the 1.5B
-    writes `answer = {"content": text.split('...')...}`, whose slices are no answer).
+    only prose counts: `<think>` reasoning and fenced blocks are left out, and a reply that is bare
+    code states nothing. Code ran (or failed), so a literal in it that did not set the answer is
+    no answer (the 1.5B writes `answer = {"content": out.split('...')...}`).
     """
     if not content:
         return None
