@@ -228,8 +228,9 @@ async def run_rlm_loop(
     async def run_cell(code: str) -> str:
         cell = await repl.execute(code)
         cells = loop.result.cells
-        repeated = bool(cells) and cells[-1].code == code and _same_output(cells[-1].output, cell.output)
-        repeated = protocol.repeat_note and repeated  # a bool, not the list `cells` (appended to below)
+        last = cells[-1] if cells else None
+        repeated = protocol.repeat_note and last is not None and last.code == code
+        repeated = repeated and _same_output(last.output, cell.output)
         cells.append(CellRecord(code, cell.output, cell.seconds, cell.timed_out, cell.restarted))
         return repl_output_message(cell.output) + (REPEAT_NOTE if repeated else "")
 
