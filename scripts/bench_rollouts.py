@@ -12,7 +12,9 @@ real bubblewrap REPL per rollout:
   prime-rl's env server run it, in a warm process (one warm-up rollout first).
 Figures: per-turn overhead p50/p90 and the batch turn, measured at the server (end of reply k
 to arrival of request k+1 of the same rollout); start-up (rollout start to its first request);
-PSS per added rollout (host + descendants, every rollout held in flight at turn 7); CPU per
+PSS per added rollout (host + descendants, and the host process alone, every rollout held in
+flight at turn 7) and the input files their sandboxes hold (bytes shown to the workers against
+bytes stored: sandboxes share one file per distinct input); CPU per
 rollout (getrusage of the host and its children, plus the sandboxed workers' CPU read just
 before they are killed); rollouts/s. Baselines from the same run: `python -I -c pass` (wall,
 CPU, and the PSS of an idle bare interpreter) and a trivial cell's round trip on a live REPL.
@@ -251,6 +253,36 @@ class SandboxCPU:
         return self.seconds - self.own_seconds
 
 
+class LiveSandboxes:
+    """Every LocalSandbox this process opened and has not closed, to look at their input files."""
+
+    def __init__(self) -> None:
+        self.open: set[LocalSandbox] = set()
+
+    def install(self) -> None:
+        original_init, original_close, live = LocalSandbox.__init__, LocalSandbox.close, self
+
+        def init(sandbox: LocalSandbox, *args, **kwargs) -> None:
+            original_init(sandbox, *args, **kwargs)
+            live.open.add(sandbox)
+
+        async def close(sandbox: LocalSandbox) -> None:
+            live.open.discard(sandbox)
+            await original_close(sandbox)
+
+        LocalSandbox.__init__, LocalSandbox.close = init, close
+
+    def input_files(self) -> dict:
+        """The sandboxes' input files: bytes they show the workers in all, and bytes stored (distinct files)."""
+        linked, stored = 0, {}
+        for sandbox in self.open:
+            for path in sandbox.input_dir.iterdir():
+                info = path.stat()
+                linked += info.st_size
+                stored[info.st_dev, info.st_ino] = info.st_size
+        return {"input_mb_linked": linked / 1e6, "input_mb_stored": sum(stored.values()) / 1e6}
+
+
 def quantile(values: list[float], q: int) -> float:
     """The q-th percentile (q in 10..90) of at least two values."""
     return statistics.quantiles(values, n=10, method="inclusive")[q // 10 - 1] if len(values) > 1 else values[0]
@@ -302,7 +334,7 @@ class LoopPath:
             repl = ReplSession(LocalSandbox(SandboxConfig(backend="bwrap")), repl_config, llm_batch=pool.batch)
             extra_data = context(self.context_chars)
             info = DataInfo.describe(extra_data)
-            await repl.start(extra_data)
+            repl.start_soon(extra_data)
             del extra_data
             system = rlm_system_prompt(info, [], [], repl_config.max_output_chars, repl_config.cell_timeout_s)
             try:
@@ -386,9 +418,10 @@ async def timed_phase(path, server: ServerProcess, meter: SandboxCPU, count: int
     }
 
 
-async def memory_phase(path, server: ServerProcess, count: int) -> dict:
-    """PSS of the host tree with 1 and with `count` rollouts held in flight at root turn HOLD_TURN + 1."""
-    pss = {}
+async def memory_phase(path, server: ServerProcess, sandboxes: LiveSandboxes, count: int) -> dict:
+    """PSS of the host tree, and of the host process alone, with 1 and with `count` rollouts held
+    in flight at root turn HOLD_TURN + 1; the input files of the `count` rollouts' sandboxes."""
+    pss, host_pss, inputs = {}, {}, {}
     for n in (1, count):
         server.ask(f"hold {HOLD_TURN}")
         running = asyncio.gather(*(path.rollout(tag) for tag in path.tags(n)))
@@ -397,6 +430,8 @@ async def memory_phase(path, server: ServerProcess, count: int) -> dict:
             await asyncio.sleep(0.05)
         gc.collect()
         pss[n] = tree_pss_mb(os.getpid(), exclude={server.process.pid})
+        host_pss[n] = tree_pss_mb(os.getpid(), exclude={server.process.pid, *descendants(os.getpid())[1:]})
+        inputs = sandboxes.input_files()
         held = server.ask("held")["held"]
         server.ask("release")
         await running
@@ -408,17 +443,19 @@ async def memory_phase(path, server: ServerProcess, count: int) -> dict:
         "pss_held_mb": pss[count],
         "held": count,
         "pss_per_added_rollout_mb": (pss[count] - pss[1]) / (count - 1),
+        "host_process_pss_per_added_rollout_mb": (host_pss[count] - host_pss[1]) / (count - 1),
+        **inputs,
         "load_1m": os.getloadavg()[0],
     }
 
 
-async def run_path(path, server: ServerProcess, meter: SandboxCPU, args) -> dict:
+async def run_path(path, server: ServerProcess, meter: SandboxCPU, sandboxes: LiveSandboxes, args) -> dict:
     """Warm-up, sequential single rollouts, each concurrency level, then memory."""
     await timed_phase(path, server, meter, 1, 1)  # warm-up: imports, connection pools, caches
     results = {"single": await timed_phase(path, server, meter, args.single, 1)}
     for concurrency in args.concurrency:
         results[f"C{concurrency}"] = await timed_phase(path, server, meter, concurrency * args.rounds, concurrency)
-    results["memory"] = await memory_phase(path, server, args.memory_rollouts)
+    results["memory"] = await memory_phase(path, server, sandboxes, args.memory_rollouts)
     return results
 
 
@@ -492,6 +529,19 @@ def report(results: dict) -> None:
         f"1 vs {memory[0]['held']} in flight",
         *[cell_text(m["pss_per_added_rollout_mb"], base["python_idle_pss_mb"], m["load_1m"]) for m in memory],
     )
+    table.add_row(
+        "  of it the host process, MB",
+        "",
+        *[
+            cell_text(m["host_process_pss_per_added_rollout_mb"], base["python_idle_pss_mb"], m["load_1m"])
+            for m in memory
+        ],
+    )
+    table.add_row(
+        "input files, MB stored / linked",
+        f"{memory[0]['held']} in flight",
+        *[f"{m['input_mb_stored']:.1f} / {m['input_mb_linked']:.1f}" for m in memory],
+    )
     Console(width=120).print(table)
     print(
         f"Baselines [load {base['load_1m']:.1f}]: REPL cell round trip (live bwrap worker, `pass`) p50 {cell:.2f} ms,"
@@ -505,8 +555,9 @@ def report(results: dict) -> None:
 async def bench(args) -> dict:
     """Baselines, then each path's phases, all against one server process."""
     server = ServerProcess()
-    meter = SandboxCPU()
+    meter, sandboxes = SandboxCPU(), LiveSandboxes()
     meter.install()
+    sandboxes.install()
     results = {
         "args": {**vars(args), "json": str(args.json)},
         "load_start": os.getloadavg(),
@@ -514,12 +565,13 @@ async def bench(args) -> dict:
     }
     try:
         if "loop" in args.paths:
-            results["loop"] = await run_path(LoopPath(server.base_url, args.context_chars), server, meter, args)
+            path = LoopPath(server.base_url, args.context_chars)
+            results["loop"] = await run_path(path, server, meter, sandboxes, args)
         if "run_slot" in args.paths:
             count = 3 + args.single + args.rounds * sum(args.concurrency) + args.memory_rollouts
             path = SlotPath(server.base_url, args.context_chars, count)
             async with path.env.serving():
-                results["run_slot"] = await run_path(path, server, meter, args)
+                results["run_slot"] = await run_path(path, server, meter, sandboxes, args)
     finally:
         server.close()
     results["load_end"] = os.getloadavg()

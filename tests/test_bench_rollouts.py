@@ -45,3 +45,5 @@ def test_benchmark_runs_both_paths_and_writes_every_figure(tmp_path):
         # the sandboxed worker's CPU is found (bwrap hides it from getrusage) and is part of the total
         assert concurrent["cpu_per_rollout_ms"] > concurrent["worker_cpu_per_rollout_ms"] > 0
         assert memory["held"] == 2 and memory["pss_per_added_rollout_mb"] > 0
+        # the two held rollouts' sandboxes link one input file (1 MB) instead of holding a copy each
+        assert memory["input_mb_linked"] == pytest.approx(2.0) and memory["input_mb_stored"] == pytest.approx(1.0)

@@ -320,7 +320,8 @@ def test_harness_records_a_repl_that_cannot_start_as_a_sandbox_error(tmp_path):
     )
     shim.chmod(0o755)
     tmp_path.chmod(0o755)
-    with FakeOpenAI(root=Script([])) as server:
+    # The worker starts while the first request is out; the first cell finds it failed.
+    with FakeOpenAI(root=Script([code("print(1)")])) as server:
         trace = asyncio.run(episode(server, {"sandbox": {"python": str(shim)}}))
     assert not trace.ok and trace.stop_condition == "sandbox_error"
     [error] = trace.errors

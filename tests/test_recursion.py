@@ -203,7 +203,8 @@ def test_depth_two_children_run_code_answer_and_are_recorded_with_depth_and_edge
     assert m["depth1_repl_calls"] == 6 and m["depth1_repl_seconds"] > 0 and m["depth2_repl_calls"] == 0
     assert m["repl_calls"] == 2 and 1 <= m["child_repls_peak"] <= 3
 
-    assert model.live_at_root_turns == [1, 1]  # the children's REPLs closed as they finished
+    # The children's REPLs closed as they finished (at the first turn the root's own may still be starting).
+    assert model.live_at_root_turns[0] <= 1 and model.live_at_root_turns[1:] == [1]
 
     # `rlm-env view` shows the tree: each child's cells and its own calls under the call that started it.
     console = Console(record=True, width=160)
@@ -246,7 +247,7 @@ def test_a_hanging_child_is_stopped_by_its_timeout_and_the_live_repl_cap_holds()
     hung = trace.info["rlm_env"]["sub_llm_calls"][3]
     assert hung["error"] == "sub-LLM call timed out after 15 s" and hung["stop_reason"] is None
     assert hung["request_ids"] == ["sub-3:root-1"]
-    assert model.live_at_root_turns == [1, 1]  # the hung child's REPL was killed with it
+    assert model.live_at_root_turns[0] <= 1 and model.live_at_root_turns[1:] == [1]  # the hung child's REPL was killed
 
 
 def test_children_are_closed_when_the_parent_stops(monkeypatch):
@@ -290,7 +291,7 @@ class BrokenHost:
 
     closed = False
 
-    async def write_file(self, name: str, data: bytes) -> str:
+    async def add_file(self, name: str, source) -> str:
         return name
 
     async def start_worker(self):

@@ -165,7 +165,7 @@ class _ScriptedHost:
     def __init__(self, lines: list[bytes]) -> None:
         self.lines = lines
 
-    async def write_file(self, name, data):
+    async def add_file(self, name, source):
         return name
 
     async def start_worker(self):
@@ -381,6 +381,32 @@ def test_model_code_cannot_break_its_own_restart(variant):
             killed = await cell
             assert killed.restarted and "REPL process exited" in killed.restart_reason
             assert (await repl.execute("extra_data")).output == "'THE DATA'\n"
+
+    guarded(scenario())
+
+
+def test_a_cell_cannot_change_the_input_other_rollouts_read(variant):
+    backend, config = variant
+    shared = "THE SHARED DATA\n" * 1000  # one object, as a loader's cache hands it to concurrent rollouts
+
+    def check(repl) -> str:
+        return f"print(open({repl.host.worker_path('extra_data.txt')!r}).read() == extra_data, len(extra_data))"
+
+    async def scenario():
+        async with open_repl(backend, extra_data=shared, sandbox=config) as first:
+            require(first, "private_files")
+            async with open_repl(backend, extra_data=shared, sandbox=config) as second:
+                path = first.host.worker_path("extra_data.txt")
+                vandal = (
+                    f"import os\np = {path!r}\n"
+                    "attacks = [lambda: os.chmod(p, 0o666), lambda: open(p, 'r+').write('MINE'),\n"
+                    "           lambda: open(p, 'a').write('MINE'), lambda: os.truncate(p, 0), lambda: os.remove(p)]\n"
+                    "for attack in attacks:\n    try:\n        attack()\n    except OSError:\n        pass\n"
+                )
+                await first.execute(vandal)
+                assert (await second.execute(check(second))).output == "True 16000\n"
+            async with open_repl(backend, extra_data=shared, sandbox=config) as later:
+                assert (await later.execute(check(later))).output == "True 16000\n"
 
     guarded(scenario())
 

@@ -215,7 +215,8 @@ async def run_rlm_loop(
     budgets: Budgets,
     protocol: ProtocolConfig | None = None,
 ) -> LoopResult:
-    """Drive the root model until answer["ready"] or a budget; the REPL must be started."""
+    """Drive the root model until answer["ready"] or a budget; the REPL must be started (or
+    starting: ReplSession.start_soon)."""
     protocol = protocol or ProtocolConfig()
     loop = _Loop(
         client,
@@ -268,7 +269,12 @@ async def run_rlm_loop(
             if sub_llms.budget_exhausted:
                 return "max_sub_llm_calls"
 
-    result = await loop.run(body)
+    async def body_with_repl() -> StopReason:
+        stop = await body()
+        await repl.started()  # a REPL that never came up fails the rollout, whether a cell needed it or not
+        return stop
+
+    result = await loop.run(body_with_repl)
     result.answer = repl.answer.get("content", "")
     if protocol.answer_in_text and not str(result.answer).strip() and result.stop_reason not in INFRA_STOPS:
         replies = [m for m in result.messages if m["role"] == "assistant"]

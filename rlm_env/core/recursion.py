@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rlm_env.core import rollout
@@ -73,8 +74,8 @@ class ScopedFiles:
         self.host = host
         self.prefix = scope.replace(rollout.SCOPE_SEPARATOR, "_")
 
-    async def write_file(self, name: str, data: bytes) -> str:
-        return await self.host.write_file(f"{self.prefix}-{name}", data)
+    async def add_file(self, name: str, source: Path) -> str:
+        return await self.host.add_file(f"{self.prefix}-{name}", source)
 
     async def start_worker(self) -> WorkerProcess:
         return await self.host.start_worker()

@@ -151,8 +151,8 @@ class _Run:
         self.repl = self.open_repl(runtime, self.pool.batch)
         extra_data = load_extra_data(task)
         info = DataInfo.describe(extra_data, task.data_preview_chars)
-        await self.repl.start(extra_data)
-        del extra_data  # the worker holds it now; big contexts should not stay in the host
+        self.repl.start_soon(extra_data)  # the worker starts while the first request is out
+        del extra_data  # the worker gets it from a file; big contexts should not stay in the host
         instructions = rlm_system_prompt(
             info,
             task.repl_packages,

@@ -7,6 +7,7 @@ runtime (the host) the harness uses LocalSandbox instead, spawned through the ru
 """
 
 import json
+from pathlib import Path
 from typing import Any
 
 from rlm_env.harness import compat
@@ -26,7 +27,10 @@ class RuntimeWorkerHost:
         self.process: WorkerProcess | None = None
         self._uploaded = False
 
-    async def write_file(self, name: str, data: bytes) -> str:
+    async def add_file(self, name: str, source: Path) -> str:
+        return await self._write(name, source.read_bytes())
+
+    async def _write(self, name: str, data: bytes) -> str:
         path = f"{REMOTE_DIR}/{name}"
         await self.runtime.write(path, data)
         return path
@@ -34,7 +38,7 @@ class RuntimeWorkerHost:
     async def start_worker(self) -> WorkerProcess:
         await self.stop_worker()
         if not self._uploaded:
-            await self.write_file("worker.py", WORKER_SCRIPT.read_bytes())
+            await self._write("worker.py", WORKER_SCRIPT.read_bytes())
             self._uploaded = True
         # No RLIMIT_NPROC: it counts every process of the user, and in a runtime's container
         # those are not ours to count.

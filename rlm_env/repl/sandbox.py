@@ -67,6 +67,7 @@ from typing import AsyncIterator, Awaitable, Callable, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rlm_env.repl import cgroups
+from rlm_env.repl.inputs import link_or_copy
 from rlm_env.repl.session import ReplInfraError, WorkerProcess
 
 logger = logging.getLogger(__name__)
@@ -254,10 +255,10 @@ class LocalSandbox:
         """Where a file of the input dir appears to the worker."""
         return f"{SANDBOX_INPUT}/{name}" if self.backend == "bwrap" else str(self.input_dir / name)
 
-    async def write_file(self, name: str, data: bytes) -> str:
-        path = self.input_dir / name
-        path.write_bytes(data)
-        path.chmod(0o444)
+    async def add_file(self, name: str, source: Path) -> str:
+        # A link shares one copy between sandboxes only where the cell cannot write through it:
+        # a read-only bind mount (bubblewrap) or another uid (the file is ours, mode 0444).
+        link_or_copy(source, self.input_dir / name, share=self.backend == "bwrap" or self.uid is not None)
         return self.worker_path(name)
 
     async def start_worker(self) -> WorkerProcess:

@@ -17,10 +17,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, AsyncIterator, Awaitable, Callable, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from rlm_env.repl.inputs import INPUT_FILES
 from rlm_env.repl.worker import PROTECTED_NAMES, clean_text, encode
 
 logger = logging.getLogger(__name__)
@@ -76,9 +78,13 @@ class WorkerProcess(Protocol):
 
 
 class WorkerHost(Protocol):
-    """Where the worker runs: writes files it can read, starts and stops it."""
+    """Where the worker runs: gives it files to read, starts and stops it."""
 
-    async def write_file(self, name: str, data: bytes) -> str: ...
+    async def add_file(self, name: str, source: Path) -> str:
+        """Make the read-only host file `source` readable by the worker as `name`; returns the
+        worker's path to it. Reads or links `source` before its first await (see InputFiles)."""
+        ...
+
     async def start_worker(self) -> WorkerProcess: ...
     async def stop_worker(self) -> None: ...
     async def close(self) -> None: ...
@@ -183,23 +189,38 @@ class ReplSession:
         self._process: WorkerProcess | None = None
         self._frames: _FrameStream | None = None
         self._interrupted = False  # a cell was cut off mid-way (wall time): the worker is out of step
+        self._starting: asyncio.Task | None = None
 
     async def start(self, extra_data: Any = None) -> None:
         """Write the input data into the sandbox once and start the worker; on failure the host
         is closed (nothing left behind) and ReplInfraError raised."""
         try:
             if extra_data is not None:
-                if isinstance(extra_data, str):
-                    payload, name = clean_text(extra_data)[0].encode("utf-8"), "extra_data.txt"
-                else:
-                    payload, name = encode(extra_data)[:-1], "extra_data.json"
-                self._data_path = await self.host.write_file(name, payload)
+                source = INPUT_FILES.file_for(extra_data)
+                try:
+                    self._data_path = await self.host.add_file("extra_data" + source.suffix, source)
+                except OSError as error:
+                    raise ReplInfraError(f"the REPL's input data could not be written: {error}") from error
             await self._start_worker()
         except BaseException:
-            await self.close()
+            self._process = None
+            await self.host.close()
             raise
 
+    def start_soon(self, extra_data: Any = None) -> None:
+        """`start` in the background. A rollout's first model call need not wait for the worker
+        (the reply takes longer than the start): `started` and the first `execute` wait for it
+        and raise its ReplInfraError; `close` stops a start still under way."""
+        self._starting = asyncio.create_task(self.start(extra_data))
+
+    async def started(self) -> None:
+        """Wait for a start begun with `start_soon`; ReplInfraError if it failed."""
+        if self._starting is not None:
+            starting, self._starting = self._starting, None
+            await starting
+
     async def execute(self, code: str) -> CellResult:
+        await self.started()
         if self._process is None:
             raise ReplInfraError("execute() called before start()")
         self.stats.calls += 1
@@ -223,6 +244,16 @@ class ReplSession:
         return result
 
     async def close(self) -> None:
+        if self._starting is not None:
+            starting, self._starting = self._starting, None
+            starting.cancel()
+            try:
+                await starting
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():
+                    raise  # close() itself was cancelled, not just the start
+            except ReplInfraError as error:  # no cell needed the REPL; say why it was not there
+                logger.warning("the REPL never started: %s", error)
         self._process = None
         await self.host.close()
 
