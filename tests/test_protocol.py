@@ -7,7 +7,13 @@ from conftest import run
 from fake_openai import FakeOpenAI, Script, code, text
 from rlm_env.core.loop import DEFAULT_STOP_SEQUENCES, Budgets, ProtocolConfig
 from rlm_env.core.parsing import answer_in_text
-from rlm_env.core.prompts import PROSE_REMINDER, REPEAT_NOTE, STATED_ANSWER_REMINDER, WORKED_EXAMPLE
+from rlm_env.core.prompts import (
+    CODE_BLOCK_REMINDER,
+    PROSE_REMINDER,
+    REPEAT_NOTE,
+    STATED_ANSWER_REMINDER,
+    WORKED_EXAMPLE,
+)
 from test_harness_e2e import run_episodes
 from test_loop import rlm
 
@@ -147,3 +153,18 @@ def test_repeat_note_follows_a_cell_that_repeats_the_last_one_exactly():
         off, _, _ = run(rlm(server))
     assert not any(m["content"].endswith(REPEAT_NOTE) for m in off.messages if m["role"] == "tool")
     assert on.answer == off.answer == "done"
+
+
+def test_without_the_python_tool_the_model_is_asked_for_fenced_blocks_and_sent_no_tools():
+    root = Script([text("I think it is 6."), text("```python\nprint(sum(extra_data))\n```"), code(FINISH)])
+    with FakeOpenAI(root=root) as server:
+        [episode] = asyncio.run(run_episodes(server, {"protocol": {"python_tool": False}}))
+    server.check()
+    first, second, third = root.requests
+    assert "tools" not in first and "fenced ```python block per reply" in first["messages"][0]["content"]
+    assert "`python` tool" not in first["messages"][0]["content"]
+    assert second["messages"][-1]["content"] == CODE_BLOCK_REMINDER
+    assert third["messages"][-1]["content"].startswith("REPL output:\n")
+    assert episode.traces[0].info["rlm_env"]["stop_reason"] == "answer_ready"
+    request, _ = run_sum_episode({})  # knob on (the default): the tool, and the prompt names it
+    assert request["tools"][0]["function"]["name"] == "python" and "`python` tool" in request["messages"][0]["content"]

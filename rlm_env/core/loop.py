@@ -19,6 +19,7 @@ from rlm_env.core.errors import ContextOverflowError, ProviderError, ToolUnavail
 from rlm_env.core.parsing import answer_in_text, broken_tool_call, extract_code, text_tool_calls
 from rlm_env.core.prompts import (
     BROKEN_TOOL_CALL_REMINDER,
+    CODE_BLOCK_REMINDER,
     CONTEXT_WARNING,
     PROSE_REMINDER,
     PYTHON_TOOL_NAME,
@@ -95,6 +96,10 @@ class ProtocolConfig(BaseModel):
     repeat_note: bool = False
     """When a cell is the same code as the one before and prints the same output, say so after the
     output (running it again changes nothing). The 1.5B resent one failing cell for 8 turns."""
+    python_tool: bool = True
+    """Offer the REPL as a `python` tool, as the article's scaffold does. Off: no tool is sent and
+    the system prompt asks for one fenced ```python block per reply, the form small models write
+    unprompted (code in a tool call still runs)."""
     tips_as_code: bool = False
     """With `env_tips`, give the environment's tips as a Python skeleton of the strategy where the
     environment has one (it falls back to the prose tips otherwise)."""
@@ -224,7 +229,8 @@ async def run_rlm_loop(
         budgets,
         stop=protocol.stop_sequences,
     )
-    tools_schema = [python_tool_schema()]
+    tools_schema = [python_tool_schema()] if protocol.python_tool else None
+    prose_reminder = PROSE_REMINDER if protocol.python_tool else CODE_BLOCK_REMINDER
 
     async def run_cell(code: str) -> str:
         cell = await repl.execute(code)
@@ -235,7 +241,7 @@ async def run_rlm_loop(
         cells.append(CellRecord(code, cell.output, cell.seconds, cell.timed_out, cell.restarted))
         return repl_output_message(cell.output) + (REPEAT_NOTE if repeated else "")
 
-    python_tool = Tool(PYTHON_TOOL_NAME, "", tools_schema[0]["function"]["parameters"], run_cell)
+    python_tool = Tool(PYTHON_TOOL_NAME, "", python_tool_schema()["function"]["parameters"], run_cell)
 
     async def body() -> StopReason:
         while True:
@@ -261,7 +267,7 @@ async def run_rlm_loop(
                 loop.result.messages.append({"role": "user", "content": BROKEN_TOOL_CALL_REMINDER.format(error=error)})
             else:
                 stated = answer_in_text(message.get("content")) if protocol.answer_in_text else None
-                reminder = PROSE_REMINDER if stated is None else STATED_ANSWER_REMINDER.format(content=stated)
+                reminder = prose_reminder if stated is None else STATED_ANSWER_REMINDER.format(content=stated)
                 loop.result.messages.append({"role": "user", "content": reminder})
             loop.warn_if_near_limit()
             if repl.answer.get("ready"):

@@ -17,6 +17,13 @@ PROSE_REMINDER = (
     'answer["ready"] = True in code.'
 )
 
+CODE_BLOCK_REMINDER = (
+    "Your reply had no code to run. Write Python in a fenced ```python block; the REPL runs it and "
+    'replies with what it printed. When you are done, set answer["content"] to your final answer and '
+    'answer["ready"] = True in code.'
+)
+"""PROSE_REMINDER without the tool, for ProtocolConfig.python_tool = False."""
+
 BROKEN_TOOL_CALL_REMINDER = (
     "Your reply is a tool call written as JSON text, but it is not valid JSON ({error}), so nothing ran. "
     "Send the code in a fenced ```python block instead (plain Python, no JSON escaping), or as a real "
@@ -110,14 +117,22 @@ def rlm_system_prompt(
     max_output_chars: int,
     cell_timeout_s: float,
     worked_example: bool = False,
+    code_blocks: bool = False,
 ) -> str:
-    """The root model's instructions: the REPL contract in plain words."""
+    """The root model's instructions: the REPL contract in plain words; `code_blocks` asks for
+    fenced ```python blocks instead of calls of the `python` tool."""
+    call = "block" if code_blocks else "call"
+    how = (
+        "- Write Python in one fenced ```python block per reply and stop there: the REPL runs it and "
+        "replies with what it printed. Every block"
+        if code_blocks
+        else f"- Call the `{PYTHON_TOOL_NAME}` tool with code. Every call"
+    )
     lines = [
         "You solve the task by writing Python in a persistent REPL. You only see what your code prints.",
         "",
         "How the REPL works:",
-        f"- Call the `{PYTHON_TOOL_NAME}` tool with code. Every call shares one namespace: variables, "
-        "functions and imports stay for later calls.",
+        f"{how} shares one namespace: variables, functions and imports stay for later {call}s.",
     ]
     if data is not None:
         size = (
@@ -132,8 +147,8 @@ def rlm_system_prompt(
         if data.preview:
             lines.append(f"  It begins: {data.preview!r}")
     lines += [
-        f"- Each call shows you at most {max_output_chars:,} characters of output; longer output is cut.",
-        f"- A call may run for {cell_timeout_s:g} seconds; past that the REPL restarts and your variables are lost.",
+        f"- Each {call} shows you at most {max_output_chars:,} characters of output; longer output is cut.",
+        f"- A {call} may run for {cell_timeout_s:g} seconds; past that the REPL restarts and your variables are lost.",
         "- `llm_batch(prompts: list[str]) -> list[str]` sends each prompt to a fresh language model, all in "
         "parallel, and returns their replies in the same order. Those models see only the prompt you give "
         "them, so put the text they need into it. Use them to read, classify or summarise many pieces at once.",

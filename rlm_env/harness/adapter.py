@@ -160,6 +160,7 @@ class _Run:
             self.config.repl.max_output_chars,
             self.config.repl.cell_timeout_s,
             worked_example=self.config.protocol.worked_example,
+            code_blocks=not self.config.protocol.python_tool,
         )
         system_prompt = f"{system}\n\n{instructions}" if system else instructions
         system_prompt += self.tree.llm_batch_note()
