@@ -210,7 +210,12 @@ PRIME_RL_TABLES: dict[str, set[str]] = {
     },
 }
 # Blocks prime-rl hands to verifiers unchanged: validated with verifiers' classes below.
-VERIFIERS_BLOCKS = {"orchestrator.train.source[].env", "orchestrator.eval.source[].env"}
+VERIFIERS_BLOCKS = {
+    "orchestrator.train.source[].env",
+    "orchestrator.eval.source[].env",
+    "orchestrator.train.source[].serve",
+    "orchestrator.eval.source[].serve",
+}
 # OrchestratorConfig.validate_renderer_auto_resolves rejects a model outside renderers'
 # MODEL_RENDERER_MAP unless [orchestrator.renderer] names one; these are in it (renderers 0.1.12).
 RENDERER_MAPPED_MODELS = {
@@ -303,6 +308,20 @@ def test_env_blocks_resolve_with_verifiers(path):
         assert isinstance(config.agent.harness, RLMHarnessConfig), where
         assert config.agent.harness.mode == harness["mode"]
         assert config.agent.runtime.type == "subprocess"
+
+
+@pytest.mark.parametrize("path", RL_TOMLS, ids=rel)
+def test_serve_blocks_validate_with_verifiers_serve_config(path):
+    orchestrator = load(path)["orchestrator"]
+    for group in ("train", "eval"):
+        for source in orchestrator.get(group, {}).get("source", []):
+            if "serve" in source:
+                vf.ServeConfig.model_validate(source["serve"])  # prime-rl's source.serve is this class
+
+
+def test_an_unknown_serve_key_fails_verifiers_validation():
+    with pytest.raises(ValidationError):
+        vf.ServeConfig.model_validate({"pool": {"type": "elastic", "workers": 2}})
 
 
 def test_an_unknown_key_fails_verifiers_validation():
