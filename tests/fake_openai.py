@@ -383,6 +383,11 @@ class FakeOpenAI:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            # TCP_NODELAY, as uvicorn (vLLM) and aiohttp set it: the headers and the body go out in
+            # two writes, and with Nagle the body waits for the client's delayed ACK (~40 ms) on a
+            # kept-alive connection.
+            disable_nagle_algorithm = True
+
             def log_message(self, *args) -> None:
                 pass
 
