@@ -5,7 +5,7 @@ import asyncio
 import time
 
 from conftest import run
-from fake_openai import FakeOpenAI, Script, code, text
+from fake_openai import FakeOpenAI, code, text
 from rlm_env.core.client import ChatClient
 from rlm_env.core.loop import Budgets, run_rlm_loop
 from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
@@ -29,7 +29,7 @@ def slow_spawn(events: list):
 
 
 async def rollout(server: FakeOpenAI, sandbox: LocalSandbox, extra_data="x" * 100):
-    client = ChatClient(server.base_url, "test-key", "fake-model", max_retries=0)
+    client = ChatClient(server.base_url, "test-key", "fake-model", max_retries=2)
     pool = SubLLMPool(client, SubLLMConfig(), [], 10)
     repl = ReplSession(sandbox, llm_batch=pool.batch)
     repl.start_soon(extra_data)
@@ -57,18 +57,18 @@ def test_the_first_request_goes_out_while_the_sandbox_starts():
 
 def test_a_sandbox_that_cannot_start_stops_the_rollout_with_a_repl_error():
     config = SandboxConfig(backend="bwrap", python="/nonexistent/python3")
-    with FakeOpenAI(root=Script([code(FINISH)])) as server:
+    with FakeOpenAI(root=lambda request: code(FINISH)) as server:  # a retried request gets its reply too
         sandbox = LocalSandbox(config)
         result = run(rollout(server, sandbox))
-    assert result.stop_reason == "repl_error" and "/nonexistent/python3" in result.error
+    assert result.stop_reason == "repl_error" and "/nonexistent/python3" in result.error, result.error
     assert not sandbox.root.exists() and sandbox.cgroup is None
 
 
 def test_a_sandbox_that_failed_is_the_rollouts_error_even_when_no_cell_ran():
     config = SandboxConfig(backend="bwrap", python="/nonexistent/python3")
-    with FakeOpenAI(root=Script([text("no code")] * 3)) as server:
+    with FakeOpenAI(root=lambda request: text("no code")) as server:
         result = run(rollout(server, LocalSandbox(config)))
-    assert result.stop_reason == "repl_error" and "/nonexistent/python3" in result.error
+    assert result.stop_reason == "repl_error" and "/nonexistent/python3" in result.error, result.error
 
 
 def test_closing_while_the_sandbox_starts_stops_the_start_and_leaves_nothing():

@@ -230,11 +230,15 @@ def _descendants(root: int) -> set[int]:
 
 
 def kill_descendants(root: int) -> None:
-    """SIGKILL every process below `root`, repeating while a fork bomb keeps making more."""
-    for _ in range(100):
+    """SIGKILL every process below `root` and reap it, repeating while a fork bomb keeps making
+    more. A killed process is gone only once the kernel has run its exit, which on a busy host
+    takes longer than a scan: later rounds wait a little first (about 2 s in all at most)."""
+    for attempt in range(100):
         below = _descendants(root)
         if not below:
             return
+        if attempt:
+            time.sleep(min(0.0005 * 2**attempt, 0.02))
         for pid in below:
             try:
                 os.kill(pid, signal.SIGKILL)
