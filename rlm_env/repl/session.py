@@ -196,8 +196,8 @@ class ReplSession:
         is closed (nothing left behind) and ReplInfraError raised."""
         try:
             if extra_data is not None:
-                source = INPUT_FILES.file_for(extra_data)
                 try:
+                    source = INPUT_FILES.file_for(extra_data)
                     self._data_path = await self.host.add_file("extra_data" + source.suffix, source)
                 except OSError as error:
                     raise ReplInfraError(f"the REPL's input data could not be written: {error}") from error
