@@ -24,18 +24,24 @@ def test_the_same_object_is_encoded_once_and_equal_bytes_share_a_file(monkeypatc
     assert first.stat().st_mode & 0o777 == 0o444
 
 
-def test_an_input_no_longer_remembered_loses_its_file_once_nothing_refers_to_it():
+def test_the_oldest_file_goes_once_keep_newer_ones_were_asked_for():
     store = InputFiles(keep=2)
-    a, b, c = "a" * 100, "b" * 100, "c" * 100
-    path_a = store.file_for(a)
-    store.file_for(b)
-    store.file_for("".join(["b"] * 100))  # a second object with b's bytes: b's file is still used
-    assert not path_a.exists()
-    path_b = store.file_for(b)
-    store.file_for(c)
-    assert path_b.exists()  # the copy of b, remembered, still refers to it
-    store.file_for("d")
+    a, b = "a" * 100, "b" * 100
+    path_a, path_b = store.file_for(a), store.file_for(b)
+    assert store.file_for("".join(["b"] * 100)) == path_b  # equal bytes: one file, counted once
+    assert path_a.exists()
+    path_c = store.file_for("c" * 100)
+    assert not path_a.exists() and path_b.exists() and path_c.exists()
+    assert store.file_for(a) == path_a and path_a.read_text() == a  # asked again: written again
     assert not path_b.exists()
+
+
+def test_an_input_changed_in_place_gets_a_file_of_its_new_content():
+    store, rows = InputFiles(), {"rows": [1]}
+    before = store.file_for(rows)
+    rows["rows"].append(2)  # a dict is not remembered by identity: it is encoded each time
+    after = store.file_for(rows)
+    assert after != before and after.read_text() == '{"rows":[1,2]}'
 
 
 @pytest.mark.parametrize("backend", ["bwrap", "none"])

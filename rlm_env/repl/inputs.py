@@ -6,9 +6,10 @@ each rollout a pass over the text and the disk one copy per rollout. Instead the
 each distinct input once, named by its content's digest, and each sandbox gets it as a
 link (rlm_env.repl.sandbox.LocalSandbox) or an upload (a remote runtime).
 
-An input seen before *as the same object* (loaders cache their contexts, so concurrent
-rollouts over one context share one) is found without encoding it again; other inputs are
-encoded and, when their bytes match a file already written, share that file.
+A text seen before *as the same object* (loaders cache their contexts, so concurrent
+rollouts over one context share one str) is found without encoding it again; other inputs are
+encoded each time (a dict may have changed in place) and, when their bytes match a file already
+written, share that file.
 """
 
 import atexit
@@ -39,37 +40,39 @@ class InputFiles:
     def __init__(self, keep: int = KEEP_INPUTS) -> None:
         self.keep = keep
         self._folder: Path | None = None
-        # id(data) -> (data, file): holding `data` keeps its id from being reused by another object.
-        self._seen: OrderedDict[int, tuple[Any, Path]] = OrderedDict()
+        self._files: OrderedDict[Path, None] = OrderedDict()
+        """The files written, least recently asked for first."""
+        # id(text) -> (text, file) for str inputs: a str cannot change, and holding it keeps its id
+        # from being reused. Other inputs (dicts, lists) may be changed in place, so they are
+        # encoded every time and found by their bytes.
+        self._texts: dict[int, tuple[str, Path]] = {}
 
     def file_for(self, data: Any) -> Path:
         """The read-only file holding `data`, written on first use.
 
-        The file stays until `keep` newer inputs have been asked for, so a caller must link or
+        The file stays until `keep` newer files have been asked for, so a caller must link or
         read it before its next await.
         """
-        seen = self._seen.get(id(data))
-        if seen is not None and seen[0] is data:
-            self._seen.move_to_end(id(data))
-            return seen[1]
+        known = self._texts.get(id(data)) if isinstance(data, str) else None
+        if known is not None:
+            self._files.move_to_end(known[1])
+            return known[1]
         name, payload = encode_input(data)
         path = self._folder_path() / f"{hashlib.sha256(payload).hexdigest()[:32]}-{name}"
-        if not path.exists():
+        if path not in self._files:
             partial = path.with_suffix(".partial")
             partial.write_bytes(payload)
             partial.chmod(0o444)
             partial.rename(path)  # atomic: a reader never sees half a file
-        if seen is not None:  # a dead object's id, reused
-            self._forget(id(data))
-        self._seen[id(data)] = (data, path)
-        while len(self._seen) > self.keep:
-            self._forget(next(iter(self._seen)))
+        self._files[path] = None
+        self._files.move_to_end(path)
+        if isinstance(data, str):
+            self._texts[id(data)] = (data, path)
+        while len(self._files) > self.keep:
+            old, _ = self._files.popitem(last=False)
+            old.unlink(missing_ok=True)
+            self._texts = {key: entry for key, entry in self._texts.items() if entry[1] != old}
         return path
-
-    def _forget(self, key: int) -> None:
-        _, path = self._seen.pop(key)
-        if all(kept != path for _, kept in self._seen.values()):
-            path.unlink(missing_ok=True)
 
     def _folder_path(self) -> Path:
         if self._folder is None or not self._folder.is_dir():
