@@ -50,7 +50,7 @@ def live_workers() -> list[int]:
         for pid, argv in argv_of.items()
         if argv
         and os.path.basename(argv[0]).startswith(b"python")
-        and any(a.endswith(b"worker.py") for a in argv)
+        and any(a.endswith((b"worker.py", b"worker.pyc")) for a in argv)
         and ours(pid)
     }
     # One per REPL: the supervisor. Its forked executor carries the same command line.

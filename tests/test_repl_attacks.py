@@ -364,8 +364,10 @@ def test_model_code_cannot_break_its_own_restart(variant):
         async with open_repl(backend, extra_data="THE DATA", sandbox=config, cell_timeout_s=2) as repl:
             require(repl, "private_files")  # a cell running as root on the host could delete anything
             data_path = repl.host.worker_path("extra_data.txt")
+            argv = Path(f"/proc/{repl.host.process.process.pid}/cmdline").read_bytes().split(b"\0")
+            code_path = next(arg.decode() for arg in argv if arg.endswith(b"/worker.pyc"))  # as the cell sees it
             vandal = (
-                f"import os, glob\nfor p in [{data_path!r}] + glob.glob('*') + glob.glob('.*'):\n"
+                f"import os, glob\nfor p in [{data_path!r}, {code_path!r}] + glob.glob('*') + glob.glob('.*'):\n"
                 "    for attack in (os.remove, lambda p: open(p, 'w').close(), lambda p: os.chmod(p, 0)):\n"
                 "        try:\n            attack(p)\n        except OSError:\n            pass\n"
                 "try:\n    os.chmod('.', 0)\nexcept OSError:\n    pass\n"

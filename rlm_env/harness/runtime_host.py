@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from rlm_env.harness import compat
-from rlm_env.repl.sandbox import WORKER_SCRIPT, SandboxConfig, resource_limits
+from rlm_env.repl.sandbox import SandboxConfig, resource_limits
 from rlm_env.repl.session import WorkerProcess
+from rlm_env.repl.worker_code import WORKER_SOURCE
 
 REMOTE_DIR = ".rlm_env"
 
@@ -38,7 +39,7 @@ class RuntimeWorkerHost:
     async def start_worker(self) -> WorkerProcess:
         await self.stop_worker()
         if not self._uploaded:
-            await self._write("worker.py", WORKER_SCRIPT.read_bytes())
+            await self._write("worker.py", WORKER_SOURCE.read_bytes())
             self._uploaded = True
         # No RLIMIT_NPROC: it counts every process of the user, and in a runtime's container
         # those are not ours to count.

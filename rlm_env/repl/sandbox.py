@@ -69,12 +69,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from rlm_env.repl import cgroups
 from rlm_env.repl.inputs import link_or_copy
 from rlm_env.repl.session import ReplInfraError, WorkerProcess
+from rlm_env.repl.worker_code import worker_code
 
 logger = logging.getLogger(__name__)
 
-WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 SANDBOX_HOME = "/home/repl"
-SANDBOX_WORKER = "/opt/rlm_env/worker.py"
+SANDBOX_WORKER_DIR = "/opt/rlm_env"
 SANDBOX_INPUT = "/opt/rlm_env/input"
 UID_RANGE = range(200_000, 201_000)
 UID_LOCK_DIR = Path(tempfile.gettempdir()) / "rlm-env-uids"
@@ -266,10 +266,12 @@ class LocalSandbox:
         worker_args = ["--limits", json.dumps(resource_limits(self.config, self._process_limit()))]
         if self.uid is not None:
             worker_args += ["--uid", str(self.uid), "--gid", str(self.uid)]
+        code = worker_code(self.python)
         if self.backend == "bwrap":
-            argv = self._bwrap_argv() + [self.python, "-I", SANDBOX_WORKER, *worker_args]
+            sandbox_code = f"{SANDBOX_WORKER_DIR}/{code.name}"
+            argv = self._bwrap_argv(code, sandbox_code) + [self.python, "-I", sandbox_code, *worker_args]
         else:
-            argv = [self.python, "-I", str(WORKER_SCRIPT), "--chdir", str(self.workdir), *worker_args]
+            argv = [self.python, "-I", str(code), "--chdir", str(self.workdir), *worker_args]
         # `env -i` scrubs the environment whoever spawns the process (a runtime may merge in its own).
         env = self._env()
         argv = ["env", "-i", *(f"{key}={value}" for key, value in env.items()), *argv]
@@ -343,7 +345,7 @@ class LocalSandbox:
             processes += count_user_processes(os.geteuid())
         return processes
 
-    def _bwrap_argv(self) -> list[str]:
+    def _bwrap_argv(self, code: Path, sandbox_code: str) -> list[str]:
         argv = [
             "bwrap",
             "--die-with-parent",
@@ -371,7 +373,7 @@ class LocalSandbox:
             argv += ["--ro-bind-try", path, path]
         for path in python_dirs(self.python):
             argv += _parents(path) + ["--ro-bind", path, path]
-        argv += _parents(SANDBOX_WORKER) + ["--ro-bind", str(WORKER_SCRIPT), SANDBOX_WORKER]
+        argv += _parents(sandbox_code) + ["--ro-bind", str(code), sandbox_code]
         argv += ["--ro-bind", str(self.input_dir), SANDBOX_INPUT]
         argv += _parents(SANDBOX_HOME) + ["--perms", "0777", *size, "--tmpfs", SANDBOX_HOME]
         argv += ["--chdir", SANDBOX_HOME, "--remount-ro", "/", "--"]

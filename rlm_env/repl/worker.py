@@ -73,13 +73,22 @@ Supervisor <-> executor frames: "exec" and "llm_batch_result" down; "ready", "ll
 (same fields) and {"type": "result", "answer": ANSWER, "notes": [str, ...]} up.
 """
 
+# Everything the executor needs is imported here, in the supervisor, before the executor is
+# forked: the two processes then share these modules' pages instead of each holding a copy
+# (about 1 MB per rollout).
+import ast
+import io
 import json
+import linecache
 import os
 import re
+import resource
 import select
 import signal
 import sys
+import threading
 import time
+import traceback
 
 DATA_NAMES = ("extra_data", "context")  # both hold the task's input
 PROTECTED_NAMES = (*DATA_NAMES, "llm_batch", "answer")
@@ -724,8 +733,6 @@ class Supervisor:
                 os.close(up_r)
                 Executor(self, down_r, up_w).main()
             except BaseException:  # noqa: BLE001 - report the set-up failure, then always exit
-                import traceback
-
                 try:
                     write_all(up_w, encode({"type": "error", "message": traceback.format_exc()}))
                 except OSError:
@@ -798,8 +805,6 @@ class Executor:
         self.write_fd = write_fd
         self._isolate(supervisor)
         self.pid = os.getpid()
-        import threading
-
         self.batch_lock = threading.Lock()
         self.batch_id = 0
         self.in_cell = False
@@ -831,8 +836,6 @@ class Executor:
                 f.write("1000")  # the memory limit should take the cell's process, not the supervisor
         except OSError:
             pass
-        import resource
-
         for name, value in self.limits.items():
             resource.setrlimit(getattr(resource, name), (value, value))  # soft = hard: cannot be raised
         if supervisor.gid is not None:
@@ -926,8 +929,6 @@ class Executor:
 
     def reset_stdio(self) -> None:
         """Give fds 0, 1, 2 and sys.stdin/stdout/stderr back, whatever the last cell did to them."""
-        import io
-
         try:
             _point_at_devnull(0)
             os.dup2(self.capture_fd, 1)
@@ -1008,10 +1009,6 @@ _cell_count = 0
 
 def run_cell(code: str, namespace: dict, executor_pid: int, error_fd: int) -> None:
     """Execute one cell; print a trailing expression's repr; report errors like Python does."""
-    import ast
-    import linecache
-    import traceback
-
     global _cell_count
     _cell_count += 1
     filename = f"<cell {_cell_count}>"
