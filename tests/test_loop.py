@@ -9,7 +9,7 @@ from fake_openai import Delay, Error, FakeOpenAI, Script, code, text, tool_call
 from rlm_env.core.client import ChatClient
 from rlm_env.core.loop import Budgets, ProtocolConfig, run_chat_loop, run_rlm_loop
 from rlm_env.core.parsing import broken_tool_call, extract_code
-from rlm_env.core.prompts import PROSE_REMINDER
+from rlm_env.core.prompts import PROSE_REMINDER, DataInfo
 from rlm_env.core.sub_llm import SubLLMConfig, SubLLMPool
 from rlm_env.core.tools import Tool, ToolError
 from rlm_env.repl import LocalSandbox, ReplConfig, ReplSession
@@ -31,7 +31,8 @@ async def rlm(
     repl = ReplSession(LocalSandbox(), ReplConfig(cell_timeout_s=cell_timeout_s), llm_batch=pool.batch)
     await repl.start(extra_data)
     try:
-        result = await run_rlm_loop(client, repl, pool, "system", "user task", budgets or Budgets(), protocol)
+        data = DataInfo.describe(extra_data)
+        result = await run_rlm_loop(client, repl, pool, "system", "user task", budgets or Budgets(), protocol, data)
     finally:
         await repl.close()
     return result, pool, repl

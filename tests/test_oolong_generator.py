@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from oolong_rlm.generator import QUESTION_KINDS, generate_oolong_tasks
-from oolong_rlm.prompts import TIPS_CODE
+from oolong_rlm.prompts import tips_code
 from oolong_rlm.scoring import score_synth
 
 LABELS = ["Arts", "History", "Mathematics", "Science and nature", "Sports"]
@@ -191,7 +191,7 @@ def test_the_tips_skeleton_runs_on_a_generated_context_and_counts_right():
         texts = [ast.literal_eval(prompt.split("nothing else: ", 1)[1]) for prompt in prompts]
         return ["\n".join(label_of[text] for text in chunk) for chunk in texts]
 
-    code = re.search(r"```python\n(.*?)```", TIPS_CODE, re.DOTALL).group(1)
+    code = re.search(r"```python\n(.*?)```", tips_code("ANSWER_TYPE.LABEL"), re.DOTALL).group(1)
     assert "#" not in code and "\\" not in code  # the model sends it back inside one JSON string
     namespace = {"extra_data": row["context_window_text"], "llm_batch": llm_batch}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -201,5 +201,22 @@ def test_the_tips_skeleton_runs_on_a_generated_context_and_counts_right():
     with contextlib.redirect_stdout(io.StringIO()):
         exec(code, namespace)
     assert namespace["counts"] == labels  # rows past a chunk's length are not counted
-    user_count = re.search(r"`(Counter\(line.*?\))`", TIPS_CODE).group(1)
-    assert eval(user_count, namespace) == Counter(f"User: {user}" for user in users.elements())
+
+
+@pytest.mark.parametrize("kind", ["most_common_user", "most_common_date"])
+def test_the_field_skeleton_and_its_answer_line_score_full_marks(kind):
+    # A user or date question gets a skeleton that counts the field itself (no llm_batch); the code
+    # and the answer statements the tip names, run as written, must earn the question's full reward.
+    [row] = generate_oolong_tasks(tiny_corpus(), context_chars=6000, num_tasks=1, seed=3, question_kinds=[kind])
+    tips = tips_code(row["answer_type"])
+    code = re.search(r"```python\n(.*?)```", tips, re.DOTALL).group(1)
+    assert "llm_batch(" not in code and "#" not in code and "\\" not in code
+    after = tips.split("```")[-1]
+    statements = [s for s in re.findall(r"`([^`]+)`", after) if "=" in s or s.startswith("from ")]
+    namespace = {"extra_data": row["context_window_text"], "answer": {"content": "", "ready": False}}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(code, namespace)
+        for statement in sorted(statements, key=lambda s: not s.startswith("from ")):
+            exec(statement, namespace)
+    assert namespace["answer"]["ready"] is True
+    assert score_synth(namespace["answer"]["content"], row["answer"], row["answer_type"], row["question"]) == 1.0

@@ -9,6 +9,7 @@ from rlm_env.core.loop import DEFAULT_STOP_SEQUENCES, Budgets, ProtocolConfig
 from rlm_env.core.parsing import answer_in_text
 from rlm_env.core.prompts import (
     CODE_BLOCK_REMINDER,
+    DATA_REMINDER,
     PROSE_REMINDER,
     REPEAT_NOTE,
     STATED_ANSWER_REMINDER,
@@ -163,8 +164,19 @@ def test_without_the_python_tool_the_model_is_asked_for_fenced_blocks_and_sent_n
     first, second, third = root.requests
     assert "tools" not in first and "fenced ```python block per reply" in first["messages"][0]["content"]
     assert "`python` tool" not in first["messages"][0]["content"]
-    assert second["messages"][-1]["content"] == CODE_BLOCK_REMINDER
+    reminder = second["messages"][-1]["content"]
+    assert reminder.startswith(CODE_BLOCK_REMINDER) and "the REPL variable `extra_data` (" in reminder
     assert third["messages"][-1]["content"].startswith("REPL output:\n")
     assert episode.traces[0].info["rlm_env"]["stop_reason"] == "answer_ready"
     request, _ = run_sum_episode({})  # knob on (the default): the tool, and the prompt names it
     assert request["tools"][0]["function"]["name"] == "python" and "`python` tool" in request["messages"][0]["content"]
+
+
+def test_the_no_code_reminder_names_extra_data_only_where_there_is_some():
+    for extra_data, note in ((None, ""), ("x" * 1234, DATA_REMINDER.format(chars=1234))):
+        root = Script([text("Sorry, I don't have any input."), code(FINISH)])
+        with FakeOpenAI(root=root) as server:
+            run(rlm(server, extra_data=extra_data, protocol=ProtocolConfig(python_tool=False)))
+        server.check()
+        assert root.requests[1]["messages"][-1]["content"] == CODE_BLOCK_REMINDER + note
+    assert "1,234 characters" in DATA_REMINDER.format(chars=1234)

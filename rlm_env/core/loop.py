@@ -21,11 +21,13 @@ from rlm_env.core.prompts import (
     BROKEN_TOOL_CALL_REMINDER,
     CODE_BLOCK_REMINDER,
     CONTEXT_WARNING,
+    DATA_REMINDER,
     PROSE_REMINDER,
     PYTHON_TOOL_NAME,
     REPEAT_NOTE,
     REPL_OUTPUT_PREFIX,
     STATED_ANSWER_REMINDER,
+    DataInfo,
     python_tool_schema,
     repl_output_message,
 )
@@ -99,7 +101,8 @@ class ProtocolConfig(BaseModel):
     python_tool: bool = True
     """Offer the REPL as a `python` tool, as the article's scaffold does. Off: no tool is sent and
     the system prompt asks for one fenced ```python block per reply, the form small models write
-    unprompted (code in a tool call still runs)."""
+    unprompted (code in a tool call still runs), and the reminder after a reply without code names
+    `extra_data` where the task has one."""
     tips_as_code: bool = False
     """With `env_tips`, give the environment's tips as a Python skeleton of the strategy where the
     environment has one (it falls back to the prose tips otherwise)."""
@@ -219,9 +222,10 @@ async def run_rlm_loop(
     user_prompt: str,
     budgets: Budgets,
     protocol: ProtocolConfig | None = None,
+    data: DataInfo | None = None,
 ) -> LoopResult:
     """Drive the root model until answer["ready"] or a budget; the REPL must be started (or
-    starting: ReplSession.start_soon)."""
+    starting: ReplSession.start_soon). `data` describes the `extra_data` the REPL holds, if any."""
     protocol = protocol or ProtocolConfig()
     loop = _Loop(
         client,
@@ -230,7 +234,9 @@ async def run_rlm_loop(
         stop=protocol.stop_sequences,
     )
     tools_schema = [python_tool_schema()] if protocol.python_tool else None
-    prose_reminder = PROSE_REMINDER if protocol.python_tool else CODE_BLOCK_REMINDER
+    prose_reminder = PROSE_REMINDER
+    if not protocol.python_tool:
+        prose_reminder = CODE_BLOCK_REMINDER + (DATA_REMINDER.format(chars=data.chars) if data else "")
 
     async def run_cell(code: str) -> str:
         cell = await repl.execute(code)

@@ -24,6 +24,13 @@ CODE_BLOCK_REMINDER = (
 )
 """PROSE_REMINDER without the tool, for ProtocolConfig.python_tool = False."""
 
+DATA_REMINDER = (
+    " The task's input is in the REPL variable `extra_data` ({chars:,} characters); you see it only by "
+    "printing part of it, e.g. print(extra_data[:500])."
+)
+"""Added to CODE_BLOCK_REMINDER when the task has `extra_data`: the 1.5B, never having printed it,
+replied "I don't have any input" for ten turns."""
+
 BROKEN_TOOL_CALL_REMINDER = (
     "Your reply is a tool call written as JSON text, but it is not valid JSON ({error}), so nothing ran. "
     "Send the code in a fenced ```python block instead (plain Python, no JSON escaping), or as a real "

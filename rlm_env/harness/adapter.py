@@ -166,7 +166,14 @@ class _Run:
         system_prompt += self.tree.llm_batch_note()
         try:
             return await run_rlm_loop(
-                self.client, self.repl, self.pool, system_prompt, prompt, self.config.budgets, self.config.protocol
+                self.client,
+                self.repl,
+                self.pool,
+                system_prompt,
+                prompt,
+                self.config.budgets,
+                self.config.protocol,
+                data=info,
             )
         finally:
             await self.repl.close()

@@ -10,11 +10,15 @@ TIPS = (
     "in exactly the form the question asks for."
 )
 # The same strategy as code, for small models (harness protocol.tips_as_code); synth subsets only.
+# One skeleton per answer type: a user or date question counts a field every record shows, so it
+# needs no llm_batch; the label questions classify the texts with it.
 # No comments and no backslashes in the code: the 1.5B sends it back as one JSON line, where a
 # `#` swallows the rest of the line and every backslash has to be escaped twice.
-TIPS_CODE = """\
-A skeleton of one way to solve it. Send it as a ```python block, one statement per line, and check \
-what each print shows before going on:
+_SEND = (
+    "A skeleton of one way to solve it. Send it as a ```python block, one statement per line, and check "
+    "what each print shows before going on:\n"
+)
+_LABEL_CODE = """\
 ```python
 from collections import Counter
 lines = extra_data.splitlines()
@@ -31,8 +35,41 @@ found = [next((label for label in labels if label in row), None) for row in rows
 counts = Counter(label for label in found if label)
 print(counts.most_common(), len(rows), len(texts))
 ```
-For a question about users or dates, count that field of `records` directly, with no llm_batch: \
-`Counter(line.split(" || ")[1] for line in records)` counts the users, `[0]` the dates. \
 Run llm_batch once, then answer from the counts you have in the next turn (they need not be perfect), \
-in exactly the form the question asks for, e.g. \
-`answer["content"] = f"Label: {counts.most_common(1)[0][0]}"` and `answer["ready"] = True`."""
+in exactly the form the question asks for: """
+_LABEL_ANSWERS = {
+    "LABEL": '`answer["content"] = f"Label: {counts.most_common(1)[0][0]}"` for the most common label, '
+    "`min(labels, key=lambda label: counts[label])` is the least common one",
+    "NUMERIC": '`answer["content"] = f"Answer: {counts[\'the label\']}"`',
+    "COMPARISON": '`answer["content"] = f"Answer: {a} is more common than {b}"` when `counts[a] > counts[b]`',
+}
+_FIELD_CODE = """\
+```python
+from collections import Counter
+records = [line for line in extra_data.splitlines() if line.startswith("Date:")]
+print(len(records), records[0])
+counts = Counter(line.split(" || ")[{index}] for line in records)
+print(counts.most_common(3))
+```
+Every record shows its {field} (`{example}`), so count them directly, with no llm_batch. Then answer in the \
+next turn, in exactly the form the question asks for: {answer}, and `answer["ready"] = True`."""
+_FIELDS = {
+    "USER": ("user", 1, "User: 12345", '`answer["content"] = counts.most_common(1)[0][0]`'),
+    "DATE": (
+        "date",
+        0,
+        "Date: Mar 03, 2023",
+        "`top = counts.most_common(1)[0][0]` and "
+        '`answer["content"] = "Date: " + datetime.strptime(top, "Date: %b %d, %Y").strftime("%m/%d/%Y")` '
+        "(after `from datetime import datetime`)",
+    ),
+}
+
+
+def tips_code(answer_type: str) -> str:
+    """The code skeleton for a synth question of `answer_type` (e.g. "ANSWER_TYPE.USER")."""
+    kind = answer_type.removeprefix("ANSWER_TYPE.")
+    if kind in _FIELDS:
+        field, index, example, answer = _FIELDS[kind]
+        return _SEND + _FIELD_CODE.format(field=field, index=index, example=example, answer=answer)
+    return _SEND + _LABEL_CODE + _LABEL_ANSWERS.get(kind, _LABEL_ANSWERS["LABEL"]) + ', and `answer["ready"] = True`.'

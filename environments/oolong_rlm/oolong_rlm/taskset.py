@@ -22,7 +22,7 @@ import verifiers.v1 as vf
 from pydantic import ConfigDict, Field, model_validator
 
 from oolong_rlm.data import hub_task_rows, offline_task_rows, passes_filters
-from oolong_rlm.prompts import REAL_INSTRUCTION, TIPS, TIPS_CODE
+from oolong_rlm.prompts import REAL_INSTRUCTION, TIPS, tips_code
 from oolong_rlm.scoring import parse_synth_gold, score_real, score_synth
 from rlm_env import RLMTaskData
 from rlm_env.data import DataSourceConfig
@@ -135,7 +135,7 @@ class OolongTaskset(vf.Taskset[OolongTask, OolongConfig]):
             prompt=question,
             extra_data_ref=row["ref"],
             env_tips=TIPS,
-            env_tips_code=TIPS_CODE if subset != "real" else None,
+            env_tips_code=tips_code(row.get("answer_type", "")) if subset != "real" else None,
             standard_inline_data=True,
             data_preview_chars=0,
             answer=str(row["answer"]),
