@@ -47,3 +47,16 @@ def test_benchmark_runs_both_paths_and_writes_every_figure(tmp_path):
         assert memory["held"] == 2 and memory["pss_per_added_rollout_mb"] > 0
         # the two held rollouts' sandboxes link one input file (1 MB) instead of holding a copy each
         assert memory["input_mb_linked"] == pytest.approx(2.0) and memory["input_mb_stored"] == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="the benchmark measures the bubblewrap sandbox")
+def test_env_server_benchmark_runs_one_and_two_workers_through_verifiers_serve(tmp_path):
+    out = tmp_path / "figures.json"
+    script = SCRIPT.with_name("bench_env_server.py")
+    command = [sys.executable, str(script), "--workers", "1", "2", "--concurrency", "1", "--rounds", "2"]
+    subprocess.run([*command, "--json", str(out)], check=True, timeout=600)
+    figures = json.loads(out.read_text())
+    for workers in (1, 2):  # every rollout scored 1.0 through the server, or the script raised
+        phase = figures[f"workers_{workers}"]["C1"]
+        assert phase["rollouts"] == 2 and phase["rollouts_per_s"] > 0 and phase["cores_busy"] > 0

@@ -51,14 +51,15 @@ print(len(records), records[0])
 counts = Counter(line.split(" || ")[{index}] for line in records)
 print(counts.most_common(3))
 ```
-Every record shows its {field} (`{example}`), so count them directly, with no llm_batch. Then answer in the \
-next turn, in exactly the form the question asks for: {answer}, and `answer["ready"] = True`."""
+The {field} is the {position} field of every record, so count them directly, with no llm_batch. Then answer \
+in the next turn, in exactly the form the question asks for: {answer}, and `answer["ready"] = True`."""
+# No example values: the 1.5B sent the example user ID back as its answer.
 _FIELDS = {
-    "USER": ("user", 1, "User: 12345", '`answer["content"] = counts.most_common(1)[0][0]`'),
+    "USER": ("user", "second", 1, '`answer["content"] = counts.most_common(1)[0][0]`'),
     "DATE": (
         "date",
+        "first",
         0,
-        "Date: Mar 03, 2023",
         "`top = counts.most_common(1)[0][0]` and "
         '`answer["content"] = "Date: " + datetime.strptime(top, "Date: %b %d, %Y").strftime("%m/%d/%Y")` '
         "(after `from datetime import datetime`)",
@@ -70,6 +71,6 @@ def tips_code(answer_type: str) -> str:
     """The code skeleton for a synth question of `answer_type` (e.g. "ANSWER_TYPE.USER")."""
     kind = answer_type.removeprefix("ANSWER_TYPE.")
     if kind in _FIELDS:
-        field, index, example, answer = _FIELDS[kind]
-        return _SEND + _FIELD_CODE.format(field=field, index=index, example=example, answer=answer)
+        field, position, index, answer = _FIELDS[kind]
+        return _SEND + _FIELD_CODE.format(field=field, position=position, index=index, answer=answer)
     return _SEND + _LABEL_CODE + _LABEL_ANSWERS.get(kind, _LABEL_ANSWERS["LABEL"]) + ', and `answer["ready"] = True`.'
