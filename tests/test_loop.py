@@ -156,6 +156,10 @@ def test_extract_code_leaves_prose_alone():
     assert extract_code("Label: Technology") is None and extract_code("Answer: 42\nDone") is None
     assert extract_code("x: int = 3") == "x: int = 3" and extract_code("x: int\nx = 3") == "x: int\nx = 3"
     assert extract_code("Here:\n```py\na = 1\n```\nand\n```\nb = 2\n```") == "a = 1\nb = 2"
+    # a plain fence holding prose is not run; a ```python block always is (its error is feedback)
+    assert extract_code("```\nDate: 02/01/2023\n```") is None
+    assert extract_code("```\nDate: 02/01/2023\n```\n```\nx = 1\n```") == "x = 1"
+    assert extract_code("```python\nDate: 02/01/2023\n```") == "Date: 02/01/2023"
 
 
 def test_llm_batch_runs_sub_llm_calls_concurrently_with_a_cap():

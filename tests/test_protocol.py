@@ -180,3 +180,13 @@ def test_the_no_code_reminder_names_extra_data_only_where_there_is_some():
         server.check()
         assert root.requests[1]["messages"][-1]["content"] == CODE_BLOCK_REMINDER + note
     assert "1,234 characters" in DATA_REMINDER.format(chars=1234)
+
+
+def test_an_answer_in_a_plain_fence_gets_the_reminder_not_a_syntax_error():
+    # The 1.5B wrote "```\nDate: 02/01/2023\n```" for ten turns, each answered with a SyntaxError.
+    root = Script([text("```\nDate: 02/01/2023\n```"), code(FINISH)])
+    with FakeOpenAI(root=root) as server:
+        result, _, _ = run(rlm(server, extra_data="x" * 100, protocol=ProtocolConfig(python_tool=False)))
+    server.check()
+    assert root.requests[1]["messages"][-1]["content"].startswith(CODE_BLOCK_REMINDER)
+    assert len(result.cells) == 1 and result.answer == "done"  # only the answer cell ran

@@ -159,29 +159,35 @@ def _json_escape(match: re.Match) -> str:
     return match.group(0) if match.group(1) in '"\\/bfnrtu' else match.group(1)
 
 
-_FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL)
+_FENCE = re.compile(r"```(python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL)
 
 
 def extract_code(content: str) -> str | None:
     """Code from a reply without a tool call: fenced blocks, or the whole reply if it is Python.
 
-    Small models often answer with bare code. A reply counts as code only if it parses and is
-    more than lone names, constants and bare annotations, so prose ("Done.", "42",
-    "Label: Technology", which parses as an annotation) is not run.
+    Small models often answer with bare code. A reply, or a fenced block without a language tag,
+    counts as code only if it parses and is more than lone names, constants and bare annotations,
+    so prose ("Done.", "42", "Label: Technology", which parses as an annotation, or a
+    "Date: 02/01/2023" put in a plain fence) is not run. A ```python block always runs: its
+    syntax error is the model's to see.
     """
-    blocks = _FENCE.findall(content)
+    blocks = [code for tag, code in _FENCE.findall(content) if tag or _is_code(code)]
     if blocks:
         return "\n".join(block.strip("\n") for block in blocks)
-    stripped = content.strip()
+    if _FENCE.search(content) is None and _is_code(content):
+        return content.strip()
+    return None
+
+
+def _is_code(text: str) -> bool:
+    stripped = text.strip()
     if not stripped:
-        return None
+        return False
     try:
         tree = ast.parse(stripped)
     except SyntaxError:
-        return None
-    if all(_looks_like_prose(statement) for statement in tree.body):
-        return None
-    return stripped
+        return False
+    return not all(_looks_like_prose(statement) for statement in tree.body)
 
 
 def _looks_like_prose(statement: ast.stmt) -> bool:
