@@ -185,6 +185,8 @@ def main() -> None:
     parser.add_argument("--context-chars", type=int, default=1_000_000, help="size of extra_data")
     parser.add_argument("--json", type=Path, default=None, help="write every figure to this file")
     args = parser.parse_args()
+    if min(args.workers + args.concurrency + [args.rounds]) < 1:
+        parser.error("--workers, --concurrency and --rounds take numbers of at least 1")
     results = asyncio.run(bench(args))
     report(results)
     if args.json:
