@@ -191,7 +191,8 @@ def test_the_tips_skeleton_runs_on_a_generated_context_and_counts_right():
         texts = [ast.literal_eval(prompt.split("nothing else: ", 1)[1]) for prompt in prompts]
         return ["\n".join(label_of[text] for text in chunk) for chunk in texts]
 
-    code = re.search(r"```python\n(.*?)```", tips_code("ANSWER_TYPE.LABEL"), re.DOTALL).group(1)
+    tips = tips_code("ANSWER_TYPE.LABEL", "which of the labels is the most common?")
+    code = re.search(r"```python\n(.*?)```", tips, re.DOTALL).group(1)
     assert "#" not in code and "\\" not in code  # the model sends it back inside one JSON string
     namespace = {"extra_data": row["context_window_text"], "llm_batch": llm_batch}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -208,7 +209,7 @@ def test_the_field_skeleton_and_its_answer_line_score_full_marks(kind):
     # A user or date question gets a skeleton that counts the field itself (no llm_batch); the code
     # and the answer statements the tip names, run as written, must earn the question's full reward.
     [row] = generate_oolong_tasks(tiny_corpus(), context_chars=6000, num_tasks=1, seed=3, question_kinds=[kind])
-    tips = tips_code(row["answer_type"])
+    tips = tips_code(row["answer_type"], row["question"])
     code = re.search(r"```python\n(.*?)```", tips, re.DOTALL).group(1)
     assert "llm_batch(" not in code and "#" not in code and "\\" not in code
     after = tips.split("```")[-1]
@@ -220,3 +221,13 @@ def test_the_field_skeleton_and_its_answer_line_score_full_marks(kind):
             exec(statement, namespace)
     assert namespace["answer"]["ready"] is True
     assert score_synth(namespace["answer"]["content"], row["answer"], row["answer_type"], row["question"]) == 1.0
+
+
+def test_a_user_or_date_question_about_labels_gets_the_labelling_skeleton():
+    # Only "which user/date is represented most often?" is answered by the field alone; a hub
+    # question such as the user with the most records of one label needs the labels.
+    question = "Which user has the most instances with the label 'spam'? Give your final answer as 'User: [X]'."
+    for answer_type in ("ANSWER_TYPE.USER", "ANSWER_TYPE.DATE", "ANSWER_TYPE.MONTH_YEAR"):
+        tips = tips_code(answer_type, question)
+        assert "llm_batch(prompts)" in tips and "Label: " not in tips
+    assert "llm_batch(" not in tips_code("ANSWER_TYPE.USER", "In the above data, which user is represented most often?")

@@ -67,10 +67,16 @@ _FIELDS = {
 }
 
 
-def tips_code(answer_type: str) -> str:
+_OTHER_ANSWER = 'set `answer["content"]` from them'
+_FIELD_QUESTION = "is represented most often?"
+"""How a synth question asks for the most frequent user or date over all records (no label involved)."""
+
+
+def tips_code(answer_type: str, question: str) -> str:
     """The code skeleton for a synth question of `answer_type` (e.g. "ANSWER_TYPE.USER")."""
     kind = answer_type.removeprefix("ANSWER_TYPE.")
-    if kind in _FIELDS:
+    if kind in _FIELDS and _FIELD_QUESTION in question:
         field, position, index, answer = _FIELDS[kind]
         return _SEND + _FIELD_CODE.format(field=field, position=position, index=index, answer=answer)
-    return _SEND + _LABEL_CODE + _LABEL_ANSWERS.get(kind, _LABEL_ANSWERS["LABEL"]) + ', and `answer["ready"] = True`.'
+    # Any other question (a user or date asked about one label, a month, ...) needs the labels.
+    return _SEND + _LABEL_CODE + _LABEL_ANSWERS.get(kind, _OTHER_ANSWER) + ', and `answer["ready"] = True`.'

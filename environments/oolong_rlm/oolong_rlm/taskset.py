@@ -135,7 +135,7 @@ class OolongTaskset(vf.Taskset[OolongTask, OolongConfig]):
             prompt=question,
             extra_data_ref=row["ref"],
             env_tips=TIPS,
-            env_tips_code=tips_code(row.get("answer_type", "")) if subset != "real" else None,
+            env_tips_code=tips_code(row.get("answer_type", ""), row["question"]) if subset != "real" else None,
             standard_inline_data=True,
             data_preview_chars=0,
             answer=str(row["answer"]),
